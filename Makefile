@@ -1,0 +1,37 @@
+# Every target installs what it needs into .venv on first use.
+# CONFIG=... picks the experiment, ARGS="key.path=value ..." overrides config keys.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+NMT := $(VENV)/bin/nmt
+CONFIG ?= configs/default.yaml
+ARGS ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+.PHONY: install train translate evaluate data test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV) >&2
+	@$(VENV)/bin/python -m pip install --quiet --upgrade pip >&2
+	@$(VENV)/bin/python -m pip install --quiet -e ".[dev]" >&2
+	@touch $@
+
+train: install
+	@$(NMT) train --config $(CONFIG) $(ARGS)
+
+translate: install
+	@$(NMT) translate --config $(CONFIG) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(ARGS)
+
+evaluate: install
+	@$(NMT) evaluate --config $(CONFIG) $(ARGS)
+
+data: install
+	@$(NMT) prepare --config $(CONFIG) $(ARGS)
+
+test: install
+	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf runs

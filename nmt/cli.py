@@ -1,0 +1,177 @@
+"""The ``nmt`` command: train, translate, evaluate, prepare.
+
+Every command takes ``--config FILE`` and ``key.path=value`` overrides.  User
+errors print one line (``error: ...``) and exit with status 2; nothing else
+reaches the terminal as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from nmt.config import Config, load_config, parse_overrides
+from nmt.errors import NmtError
+
+DEFAULT_CONFIG = "configs/default.yaml"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RECIPES = {"ding-de-en": "data_prep/ding.py"}
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up chatter on stderr.
+
+    TF 2.21 logs through absl before absl is initialised, which ignores
+    TF_CPP_MIN_LOG_LEVEL; so stderr is parked in a file during the import and
+    replayed only if the import fails.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as parked:
+        os.dup2(parked.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            parked.seek(0)
+            sys.stderr.write(parked.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nmt", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML file (default {DEFAULT_CONFIG})")
+        sub.add_argument("overrides", nargs="*", metavar="key.path=value",
+                         help="override a config value, e.g. train.max_steps=100")
+        return sub
+
+    command("train", "prepare data if missing, train (resuming), evaluate the best model")
+    for name, text in (("translate", "translate a file, stdin, or interactively"),
+                       ("evaluate", "BLEU/chrF/TER of the best checkpoint on the test sets")):
+        sub = command(name, text)
+        sub.add_argument("--run", help="run directory (default runs/<name> from the config)")
+        sub.add_argument("--beam", type=int, help="beam size (default decode.beam_size)")
+        if name == "translate":
+            sub.add_argument("--input", help="file to translate (default: stdin or the REPL)")
+            sub.add_argument("--output", help="file to write (default: stdout)")
+    command("prepare", "build the corpus named in data.corpus if its files are missing")
+    return parser
+
+
+def prepare(config: Config) -> None:
+    """Run the corpus recipe when the training files are not there yet."""
+    data = config.data
+    needed = [Path(f"{prefix}.{lang}") for prefix in [data.train, data.dev, *data.test]
+              for lang in (data.src_lang, data.tgt_lang)]
+    if all(path.exists() for path in needed):
+        return
+    recipe = RECIPES.get(data.corpus)
+    if recipe is None:
+        missing = next(path for path in needed if not path.exists())
+        raise NmtError(f"{missing}: corpus file not found, and data.corpus={data.corpus!r} has no "
+                       f"recipe (known: {', '.join(RECIPES)})")
+    out = Path(data.train).parent
+    print(f"building corpus {data.corpus} into {out}", file=sys.stderr)
+    result = subprocess.run([sys.executable, str(REPO_ROOT / recipe), "--out", str(out)])
+    if result.returncode != 0:
+        raise NmtError(f"recipe {recipe} for corpus {data.corpus} failed (exit {result.returncode})")
+
+
+def _open_trained_run(args):
+    from nmt.run import check_compatible, open_run
+
+    config = load_config(args.config, args.overrides)
+    run = open_run(Path(args.run) if args.run else config.run_dir)
+    if args.overrides:
+        requested = load_config(run.directory / "config.yaml", args.overrides)
+        check_compatible(run.config, requested, run.directory)
+        run.config = requested
+    if args.beam is not None and not 1 <= args.beam <= 100:
+        raise NmtError(f"--beam: expected a value between 1 and 100, got {args.beam}")
+    return run, args.beam or run.config.decode.beam_size
+
+
+def cmd_train(args) -> None:
+    config = load_config(args.config, args.overrides)
+    prepare(config)
+    _quiet_tensorflow()
+    from nmt.evaluate import evaluate_run, print_report
+    from nmt.train import train
+    from nmt.translate import load_model, make_translator
+
+    run = train(config)
+    translator = make_translator(run, load_model(run))
+    print(f"evaluating the best checkpoint on {', '.join(config.data.test)} "
+          f"(beam {config.decode.beam_size})", file=sys.stderr)
+    print_report(evaluate_run(run, translator, config.decode.beam_size))
+
+
+def cmd_evaluate(args) -> None:
+    run, beam = _open_trained_run(args)
+    _quiet_tensorflow()
+    from nmt.evaluate import evaluate_run, print_report
+    from nmt.translate import load_model, make_translator
+
+    print_report(evaluate_run(run, make_translator(run, load_model(run)), beam))
+
+
+def cmd_translate(args) -> None:
+    run, beam = _open_trained_run(args)
+    if args.input and not Path(args.input).is_file():
+        raise NmtError(f"{args.input}: input file not found")
+    _quiet_tensorflow()
+    from nmt.translate import load_model, make_translator, repl, translate_stream
+
+    translator = make_translator(run, load_model(run))
+    if args.input is None and sys.stdin.isatty():
+        repl(run, translator, beam, Path.home() / ".nmt_history")
+        return
+    source = (open(args.input, encoding="utf-8", errors="replace", newline="\n") if args.input
+              else open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False))
+    sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    with source:
+        translate_stream(run, translator, source, sink, beam)
+    if args.output:
+        sink.close()
+
+
+def cmd_prepare(args) -> None:
+    prepare(load_config(args.config, args.overrides))
+
+
+COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
+            "prepare": cmd_prepare}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        parse_overrides(args.overrides)
+        COMMANDS[args.command](args)
+    except NmtError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

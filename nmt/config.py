@@ -1,0 +1,231 @@
+"""Typed experiment configuration: YAML in, validated dataclasses out.
+
+Every key of ``configs/default.yaml`` is a field below.  A misspelled key, a
+value of the wrong type or out of range is reported in one line naming the file,
+the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from nmt.errors import NmtError
+
+
+def _range(low: float | None = None, high: float | None = None, choices: tuple = ()) -> dict:
+    return {"low": low, "high": high, "choices": choices}
+
+
+@dataclass
+class DataConfig:
+    corpus: str = "ding-de-en"
+    train: str = "data/ding-de-en/train"
+    dev: str = "data/ding-de-en/dev"
+    test: list[str] = field(default_factory=lambda: ["data/ding-de-en/test"])
+    src_lang: str = "de"
+    tgt_lang: str = "en"
+    max_length: int = field(default=64, metadata=_range(4, 4096))
+
+
+@dataclass
+class TokenizerConfig:
+    type: str = field(default="unigram", metadata=_range(choices=("unigram", "bpe")))
+    vocab_size: int = field(default=8000, metadata=_range(100, 256000))
+    shared: bool = True
+    character_coverage: float = field(default=1.0, metadata=_range(0.9, 1.0))
+
+
+@dataclass
+class ModelConfig:
+    embedding_dim: int = field(default=256, metadata=_range(1, 8192))
+    encoder_layers: int = field(default=2, metadata=_range(1, 16))
+    encoder_units: int = field(default=256, metadata=_range(1, 8192))
+    decoder_layers: int = field(default=2, metadata=_range(1, 16))
+    decoder_units: int = field(default=512, metadata=_range(1, 8192))
+    attention_units: int = field(default=512, metadata=_range(1, 8192))
+    dropout: float = field(default=0.2, metadata=_range(0.0, 0.9))
+
+
+@dataclass
+class TrainConfig:
+    batch_tokens: int = field(default=2048, metadata=_range(16, 1_000_000))
+    max_epochs: int = field(default=10, metadata=_range(1, 100_000))
+    max_steps: Optional[int] = field(default=None, metadata=_range(1))
+    max_minutes: Optional[float] = field(default=None, metadata=_range(0.01))
+    learning_rate: float = field(default=0.001, metadata=_range(1e-7, 1.0))
+    clip_norm: float = field(default=1.0, metadata=_range(0.0))
+    log_every: int = field(default=50, metadata=_range(1))
+    checkpoint_every: int = field(default=500, metadata=_range(1))
+    keep_checkpoints: int = field(default=3, metadata=_range(1, 1000))
+    validate_every: Optional[int] = field(default=None, metadata=_range(1))
+    patience: Optional[int] = field(default=None, metadata=_range(1))
+
+
+@dataclass
+class DecodeConfig:
+    beam_size: int = field(default=5, metadata=_range(1, 100))
+    length_penalty: float = field(default=1.0, metadata=_range(0.0, 10.0))
+    max_length_ratio: float = field(default=2.0, metadata=_range(0.1, 100.0))
+    max_length_offset: int = field(default=10, metadata=_range(0, 10000))
+    batch_size: int = field(default=64, metadata=_range(1, 100_000))
+
+
+@dataclass
+class Config:
+    name: str = "ding-de-en"
+    run_root: str = "runs"
+    seed: int = 1234
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.run_root) / self.name
+
+
+def _type_name(kind: Any) -> str:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(kind) if a is not type(None)]
+        return f"{_type_name(inner[0])} or null"
+    if typing.get_origin(kind) is list:
+        return f"a list of {_type_name(typing.get_args(kind)[0])}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        kind, getattr(kind, "__name__", str(kind)))
+
+
+def _convert(value: Any, kind: Any, where: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        inner = [a for a in typing.get_args(kind) if a is not type(None)][0]
+        return _convert(value, inner, where)
+    if origin is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise NmtError(f"{where}: expected {_type_name(kind)}, got {value!r}")
+        return [_convert(item, typing.get_args(kind)[0], where) for item in value]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    raise NmtError(f"{where}: expected {_type_name(kind)}, got {value!r}")
+
+
+def _check_range(value: Any, meta: Any, where: str) -> None:
+    if value is None or not meta:
+        return
+    low, high, choices = meta["low"], meta["high"], meta["choices"]
+    if choices and value not in choices:
+        raise NmtError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
+    if low is not None and value < low or high is not None and value > high:
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise NmtError(f"{where}: expected a value {bounds}, got {value!r}")
+
+
+def _build(cls: type, raw: Any, source: str, prefix: str = "") -> Any:
+    if not isinstance(raw, dict):
+        raise NmtError(f"{source}: {prefix.rstrip('.') or 'top level'}: expected a mapping of keys")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        path = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else \
+                f"; valid keys: {', '.join(fields)}"
+            raise NmtError(f"{source}: unknown key '{path}'{hint}")
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            values[key] = _build(kind, value, source, f"{path}.")
+        else:
+            values[key] = _convert(value, kind, f"{source}: {path}")
+            _check_range(values[key], fields[key].metadata, f"{source}: {path}")
+    return cls(**values)
+
+
+def _set_path(raw: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = raw
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise NmtError(f"override {dotted}: '{key}' is not a section")
+    node[keys[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """Turn ``["train.max_steps=100", ...]`` into a nested dict of YAML values."""
+    raw: dict = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise NmtError(f"override '{item}': expected key.path=value")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        _set_path(raw, key.strip(), value)
+    return raw
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NmtError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as error:
+        raise NmtError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise NmtError(f"{path}:{where}: {problem}") from None
+    return raw if raw is not None else {}
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read a YAML file, apply ``key.path=value`` overrides, validate."""
+    path = Path(path)
+    raw = read_yaml(path)
+    config = _build(Config, raw, str(path))
+    if overrides:
+        config = _build(Config, _merge(raw, parse_overrides(list(overrides))),
+                        f"{path} (with overrides)")
+    return config
+
+
+def to_dict(config: Config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True)

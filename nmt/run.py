@@ -1,0 +1,107 @@
+"""The run directory: everything a trained model needs, independent of the working directory.
+
+    runs/<name>/
+      config.yaml          resolved configuration the run was created with
+      meta.json            vocabulary sizes and tokenizer fingerprints
+      spm.model            sentencepiece model (spm.src.model + spm.tgt.model if not shared)
+      checkpoints/         latest training checkpoints (model, optimizer, position)
+      best/                checkpoint with the best dev score, plus best.json
+      tensorboard/         training curves
+      <test>.hyp, report.json, report.md   translations and scores
+
+A new run directory is assembled under a temporary name and renamed into place,
+so it either exists complete (config, tokenizer, meta) or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nmt import config as config_module
+from nmt.config import Config
+from nmt.errors import NmtError
+from nmt.files import write_atomic
+from nmt.vocab import SubwordVocab, fingerprint, train_sentencepiece
+
+# Sections that fix what the model is; changing them needs a new run.
+FROZEN_SECTIONS = ("tokenizer", "model")
+
+
+@dataclass
+class Run:
+    directory: Path
+    config: Config
+    src_vocab: SubwordVocab
+    tgt_vocab: SubwordVocab
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.directory / "checkpoints"
+
+    @property
+    def best(self) -> Path:
+        return self.directory / "best"
+
+
+def _vocab_files(shared: bool) -> tuple[str, str]:
+    return ("spm.model", "spm.model") if shared else ("spm.src.model", "spm.tgt.model")
+
+
+def create_run(config: Config, sources: list[str], targets: list[str]) -> None:
+    """Train the tokenizer(s) and write a new run directory in one rename."""
+    target = config.run_dir
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{config.name}.partial-"))
+    try:
+        src_file, tgt_file = _vocab_files(config.tokenizer.shared)
+        if config.tokenizer.shared:
+            models = {src_file: train_sentencepiece(sources + targets, config.tokenizer)}
+        else:
+            models = {src_file: train_sentencepiece(sources, config.tokenizer),
+                      tgt_file: train_sentencepiece(targets, config.tokenizer)}
+        for name, data in models.items():
+            (staging / name).write_bytes(data)
+        src_vocab, tgt_vocab = SubwordVocab(staging / src_file), SubwordVocab(staging / tgt_file)
+        meta = {"src_vocab_size": src_vocab.size, "tgt_vocab_size": tgt_vocab.size,
+                "tokenizer_sha256": {name: fingerprint(data) for name, data in models.items()}}
+        write_atomic(staging / "meta.json", json.dumps(meta, indent=2) + "\n")
+        write_atomic(staging / "config.yaml", config_module.dump_config(config))
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_compatible(stored: Config, requested: Config, directory: Path) -> None:
+    """Refuse to continue a run with a config that would change its model."""
+    old, new = config_module.to_dict(stored), config_module.to_dict(requested)
+    for section in FROZEN_SECTIONS:
+        for key, value in new[section].items():
+            if old[section][key] != value:
+                raise NmtError(f"{directory}: run was created with {section}.{key}="
+                               f"{old[section][key]!r}, config now says {value!r}; "
+                               f"use a new name or delete the run directory")
+
+
+def open_run(directory: Path) -> Run:
+    """Load a run's config and tokenizer(s), checking they are the ones it was trained with."""
+    if not (directory / "config.yaml").exists():
+        raise NmtError(f"{directory}: no trained run here (config.yaml missing); run `make train` first")
+    config = config_module.load_config(directory / "config.yaml")
+    try:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+        expected = meta["tokenizer_sha256"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        raise NmtError(f"{directory / 'meta.json'}: missing or unreadable run metadata") from None
+    src_file, tgt_file = _vocab_files(config.tokenizer.shared)
+    src_vocab, tgt_vocab = SubwordVocab(directory / src_file), SubwordVocab(directory / tgt_file)
+    for vocab in (src_vocab, tgt_vocab):
+        if expected.get(vocab.path.name) != vocab.fingerprint:
+            raise NmtError(f"{vocab.path}: tokenizer does not match the one this model was trained "
+                           f"with (sha256 differs from meta.json)")
+    if (src_vocab.size, tgt_vocab.size) != (meta["src_vocab_size"], meta["tgt_vocab_size"]):
+        raise NmtError(f"{directory}: tokenizer vocabulary sizes differ from meta.json")
+    return Run(directory, config, src_vocab, tgt_vocab)

@@ -1,0 +1,129 @@
+"""Greedy and beam search, each compiled into one TensorFlow graph (``tf.while_loop``).
+
+Both stop when every hypothesis has produced EOS or reached its length limit,
+``ceil(max_length_ratio * source_length) + max_length_offset``.  Finished
+hypotheses emit PAD and keep their score.  Beam search ranks the final
+hypotheses by log-probability divided by the GNMT length penalty
+``((5 + length) / 6) ** length_penalty``.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from nmt.model import Seq2Seq
+from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
+
+
+def _length_limits(source, ratio: float, offset: int):
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(source, PAD_ID), tf.float32), axis=1)
+    return tf.cast(tf.math.ceil(lengths * ratio), tf.int32) + offset
+
+
+def _start(model: Seq2Seq, source):
+    memory, mask, finals = model.encoder(source, training=False)
+    keys = model.decoder.attention.keys(memory)
+    return memory, mask, keys, model.decoder.initial_state(finals)
+
+
+def greedy_search(model: Seq2Seq, source, ratio: float, offset: int):
+    """Token ids [batch, time] of the most likely next token at every step."""
+    memory, mask, keys, states = _start(model, source)
+    batch = tf.shape(source)[0]
+    limits = _length_limits(source, ratio, offset)
+    tokens = tf.fill([batch], BOS_ID)
+    finished = tf.zeros([batch], tf.bool)
+    output = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+
+    def not_done(t, tokens, states, finished, output):
+        return tf.logical_not(tf.reduce_all(finished))
+
+    def body(t, tokens, states, finished, output):
+        logits, states, _ = model.decoder.step(tokens, states, keys, memory, mask)
+        tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        tokens = tf.where(finished, PAD_ID, tokens)
+        output = output.write(t, tokens)
+        finished = finished | tf.equal(tokens, EOS_ID) | (t + 1 >= limits)
+        return t + 1, tokens, states, finished, output
+
+    _, _, _, _, output = tf.while_loop(not_done, body, (0, tokens, states, finished, output))
+    return tf.transpose(output.stack())
+
+
+def _gather_beams(tensor, beam_index, batch, beam):
+    """Reorder a [batch*beam, ...] tensor so row (b, k) comes from beam beam_index[b, k]."""
+    shaped = tf.reshape(tensor, tf.concat([[batch, beam], tf.shape(tensor)[1:]], 0))
+    gathered = tf.gather(shaped, beam_index, batch_dims=1)
+    return tf.reshape(gathered, tf.shape(tensor))
+
+
+def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int):
+    """Token ids [batch, time] of the best hypothesis per sentence under the length penalty."""
+    batch = tf.shape(source)[0]
+    tiled_source = tf.repeat(source, beam, axis=0)
+    memory, mask, keys, states = _start(model, tiled_source)
+    limits = tf.reshape(_length_limits(tiled_source, ratio, offset), [batch, beam])
+    first = tf.concat([tf.zeros([1]), tf.fill([beam - 1], -1e9)], 0)
+    scores = tf.tile(first[None, :], [batch, 1])
+    tokens = tf.fill([batch * beam], BOS_ID)
+    finished = tf.zeros([batch, beam], tf.bool)
+    history = tf.zeros([batch, beam, 0], tf.int32)
+
+    def not_done(t, tokens, states, scores, finished, history):
+        return tf.logical_not(tf.reduce_all(finished))
+
+    def body(t, tokens, states, scores, finished, history):
+        logits, states, _ = model.decoder.step(tokens, states, keys, memory, mask)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        vocab = tf.shape(log_probs)[-1]
+        log_probs = tf.reshape(log_probs, [batch, beam, vocab])
+        # A finished hypothesis can only be extended by PAD, at no cost.
+        pad_only = tf.where(tf.range(vocab) == PAD_ID, 0.0, -1e9)
+        log_probs = tf.where(finished[:, :, None], pad_only[None, None, :], log_probs)
+        total = tf.reshape(scores[:, :, None] + log_probs, [batch, beam * vocab])
+        scores, flat_index = tf.math.top_k(total, k=beam)
+        beam_index, new_tokens = flat_index // vocab, flat_index % vocab
+        history = tf.concat([tf.gather(history, beam_index, batch_dims=1),
+                             new_tokens[:, :, None]], axis=2)
+        was_finished = tf.gather(finished, beam_index, batch_dims=1)
+        finished = was_finished | tf.equal(new_tokens, EOS_ID) | (t + 1 >= limits)
+        states = [tuple(_gather_beams(s, beam_index, batch, beam) for s in layer) for layer in states]
+        return t + 1, tf.reshape(new_tokens, [-1]), states, scores, finished, history
+
+    shapes = (tf.TensorShape([]), tf.TensorShape([None]), None, tf.TensorShape([None, beam]),
+              tf.TensorShape([None, beam]), tf.TensorShape([None, beam, None]))
+    _, _, _, scores, _, history = tf.while_loop(
+        not_done, body, (0, tokens, states, scores, finished, history),
+        shape_invariants=_invariants(shapes, states))
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(history, PAD_ID), tf.float32), axis=2)
+    normalized = scores / tf.pow((5.0 + lengths) / 6.0, length_penalty)
+    best = tf.argmax(normalized, axis=1, output_type=tf.int32)
+    return tf.gather(history, best, batch_dims=1)
+
+
+def _invariants(shapes, states):
+    state_shapes = [tuple(tf.TensorShape([None, s.shape[-1]]) for s in layer) for layer in states]
+    return tuple(state_shapes if shape is None else shape for shape in shapes)
+
+
+class Translator:
+    """Compiled search functions for one model; one trace per (search, settings)."""
+
+    def __init__(self, model: Seq2Seq, ratio: float, offset: int, length_penalty: float):
+        self.model = model
+        self.ratio, self.offset, self.length_penalty = ratio, offset, length_penalty
+        self._compiled: dict[int, tf.types.experimental.PolymorphicFunction] = {}
+
+    def _function(self, beam: int):
+        if beam not in self._compiled:
+            spec = tf.TensorSpec([None, None], tf.int32)
+            if beam == 1:
+                run = lambda source: greedy_search(self.model, source, self.ratio, self.offset)
+            else:
+                run = lambda source: beam_search(self.model, source, beam, self.length_penalty,
+                                                 self.ratio, self.offset)
+            self._compiled[beam] = tf.function(run, input_signature=[spec])
+        return self._compiled[beam]
+
+    def __call__(self, source, beam: int = 1):
+        return self._function(beam)(tf.convert_to_tensor(source, tf.int32)).numpy()

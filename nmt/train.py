@@ -1,0 +1,263 @@
+"""The training loop: teacher-forced cross-entropy, checkpoints, resume, validation by dev BLEU.
+
+Everything about the loop's position (step, epoch, batch within the epoch,
+elapsed time, best score) lives in the checkpoint next to the model and
+optimizer, so a killed run continues where its last checkpoint left off and
+sees the same batches in the same order.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+from nmt.config import Config
+from nmt.corpus import read_parallel
+from nmt.errors import NmtError
+from nmt.run import Run, check_compatible, create_run, open_run
+
+
+@dataclass
+class Corpora:
+    train: tuple[list[str], list[str]]
+    dev: tuple[list[str], list[str]]
+
+
+def read_corpora(config: Config) -> Corpora:
+    """Read and check every file the run will need, before anything is written."""
+    data = config.data
+    corpora = Corpora(train=read_parallel(data.train, data.src_lang, data.tgt_lang),
+                      dev=read_parallel(data.dev, data.src_lang, data.tgt_lang))
+    for prefix in data.test:
+        read_parallel(prefix, data.src_lang, data.tgt_lang)
+    return corpora
+
+
+def prepare_run(config: Config, corpora: Corpora) -> Run:
+    """Open the existing run (checking it is compatible) or create a new one."""
+    if config.run_dir.exists():
+        run = open_run(config.run_dir)
+        check_compatible(run.config, config, config.run_dir)
+        run.config = config
+        return run
+    print(f"training the {config.tokenizer.type} tokenizer ({config.tokenizer.vocab_size} pieces) "
+          f"on {len(corpora.train[0])} training pairs", file=sys.stderr)
+    create_run(config, *corpora.train)
+    run = open_run(config.run_dir)
+    run.config = config
+    return run
+
+
+def masked_cross_entropy(logits, targets):
+    """Summed token cross-entropy over non-padding targets, and the number of such tokens."""
+    import tensorflow as tf
+
+    from nmt.vocab import PAD_ID
+
+    mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets,
+                                                            logits=tf.cast(logits, tf.float32))
+    return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Trainer:
+    """Owns the model, optimizer, checkpoints and the loop over epochs."""
+
+    def __init__(self, run: Run, corpora: Corpora):
+        import keras
+        import tensorflow as tf
+
+        from nmt.data import EncodedCorpus, epoch_size, filter_length
+        from nmt.model import build_model
+        from nmt.translate import make_translator
+
+        self.run, self.config = run, run.config
+        train_cfg = self.config.train
+        keras.utils.set_random_seed(self.config.seed)
+        encoded = EncodedCorpus(run.src_vocab.encode(corpora.train[0]),
+                                run.tgt_vocab.encode(corpora.train[1]))
+        self.corpus, dropped = filter_length(encoded, self.config.data.max_length)
+        if not len(self.corpus):
+            raise NmtError(f"{self.config.data.train}: no training pair within "
+                           f"data.max_length={self.config.data.max_length} tokens")
+        if dropped:
+            print(f"skipping {dropped} training pairs longer than {self.config.data.max_length} "
+                  f"tokens (data.max_length)", file=sys.stderr)
+        self.dev_sources, self.dev_references = corpora.dev
+        self.model = build_model(run.src_vocab.size, run.tgt_vocab.size, self.config.model)
+        self.optimizer = keras.optimizers.Adam(train_cfg.learning_rate,
+                                               global_clipnorm=train_cfg.clip_norm or None)
+        self.optimizer.build(self.model.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.best_score = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
+        self.bad_validations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch,
+            batch_in_epoch=self.batch_in_epoch, elapsed=self.elapsed,
+            best_score=self.best_score, bad_validations=self.bad_validations)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(run.checkpoints),
+                                                  max_to_keep=train_cfg.keep_checkpoints)
+        self.best_manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=self.model),
+                                                       str(run.best), max_to_keep=1)
+        self.translator = make_translator(run, self.model)
+        self.writer = tf.summary.create_file_writer(str(run.directory / "tensorboard"))
+        self.steps_per_epoch = epoch_size(self.corpus, train_cfg.batch_tokens, self.config.seed, 0)
+        self.train_step = tf.function(self._train_step, input_signature=[
+            tf.TensorSpec([None, None], tf.int32)] * 3, reduce_retracing=True)
+
+    def _train_step(self, source, target_in, target_out):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            logits = self.model((source, target_in), training=True)
+            loss_sum, tokens = masked_cross_entropy(logits, target_out)
+            loss = loss_sum / tokens
+        variables = self.model.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss_sum, tokens
+
+    def restore(self) -> None:
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (ValueError, AssertionError) as error:
+            raise NmtError(f"{latest}: checkpoint does not fit the model in "
+                           f"{self.run.directory / 'config.yaml'} "
+                           f"({str(error).strip().splitlines()[0][:160]})") from None
+        print(f"resuming {self.run.directory} from step {int(self.step)} "
+              f"(epoch {int(self.epoch) + 1}, batch {int(self.batch_in_epoch)})", file=sys.stderr)
+
+    def save(self) -> None:
+        self.manager.save(checkpoint_number=int(self.step))
+
+    def total_steps(self) -> int:
+        planned = self.config.train.max_epochs * self.steps_per_epoch
+        return min(planned, self.config.train.max_steps or planned)
+
+    def out_of_budget(self) -> bool:
+        cfg = self.config.train
+        return (int(self.epoch) >= cfg.max_epochs
+                or cfg.max_steps is not None and int(self.step) >= cfg.max_steps
+                or cfg.max_minutes is not None and float(self.elapsed) >= cfg.max_minutes * 60
+                or cfg.patience is not None and int(self.bad_validations) >= cfg.patience)
+
+    def validate(self) -> float:
+        """Dev BLEU with greedy search; keeps the best model."""
+        import tensorflow as tf
+
+        from nmt.evaluate import score
+        from nmt.translate import translate_lines
+
+        started = time.perf_counter()
+        hypotheses = translate_lines(self.run, self.translator, self.dev_sources, beam=1)
+        scores = score(hypotheses, self.dev_references)
+        bleu, chrf = scores["BLEU"]["score"], scores["chrF"]["score"]
+        improved = bleu > float(self.best_score)
+        if improved:
+            self.best_score.assign(bleu)
+            self.bad_validations.assign(0)
+            self.best_manager.save(checkpoint_number=int(self.step))
+        else:
+            self.bad_validations.assign_add(1)
+        with self.writer.as_default(step=int(self.step)):
+            tf.summary.scalar("dev/bleu", bleu)
+            tf.summary.scalar("dev/chrf", chrf)
+        print(f"validation at step {int(self.step)}: dev BLEU {bleu:.2f} chrF {chrf:.2f} "
+              f"({time.perf_counter() - started:.1f}s){' *best*' if improved else ''} "
+              f"e.g. {hypotheses[0]!r}", file=sys.stderr)
+        return bleu
+
+    def fit(self) -> None:
+        """Train until the budget in ``train.*`` is used up, validating and checkpointing."""
+        import tensorflow as tf
+
+        from nmt.data import epoch_dataset
+
+        cfg = self.config.train
+        self.restore()
+        total = self.total_steps()
+        print(f"training {self.model.count_params():,} parameters on {len(self.corpus)} pairs, "
+              f"{self.steps_per_epoch} batches per epoch, up to {total} steps", file=sys.stderr)
+        window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
+        validated_at = -1
+        last_tick = time.perf_counter()
+        try:
+            while not self.out_of_budget():
+                dataset = epoch_dataset(self.corpus, cfg.batch_tokens, self.config.seed,
+                                        int(self.epoch), skip=int(self.batch_in_epoch))
+                for source, target_in, target_out in dataset:
+                    loss_sum, tokens = self.train_step(source, target_in, target_out)
+                    window_loss += float(loss_sum)
+                    window_tokens += float(tokens)
+                    self.step.assign_add(1)
+                    self.batch_in_epoch.assign_add(1)
+                    now = time.perf_counter()
+                    self.elapsed.assign_add(now - last_tick)
+                    last_tick = now
+                    step = int(self.step)
+                    if step % cfg.log_every == 0:
+                        self._log(window_loss / window_tokens,
+                                  window_tokens / (now - window_start), total)
+                        window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
+                    if step % cfg.checkpoint_every == 0:
+                        self.save()
+                    if cfg.validate_every and step % cfg.validate_every == 0:
+                        self.validate()
+                        validated_at = step
+                        window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
+                    if self.out_of_budget():
+                        break
+                    last_tick = time.perf_counter()
+                else:
+                    self.epoch.assign_add(1)
+                    self.batch_in_epoch.assign(0)
+                    if not cfg.validate_every:
+                        self.validate()
+                        validated_at = int(self.step)
+                    self.save()
+                    window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
+                last_tick = time.perf_counter()
+        except KeyboardInterrupt:
+            self.save()
+            raise NmtError(f"interrupted at step {int(self.step)}; checkpoint saved in "
+                           f"{self.run.checkpoints}; run the same command again to resume") from None
+        if validated_at != int(self.step):
+            self.validate()
+        self.save()
+        print(f"training done at step {int(self.step)} after "
+              f"{_format_duration(float(self.elapsed))}; best dev BLEU {float(self.best_score):.2f}",
+              file=sys.stderr)
+
+    def _log(self, loss: float, tokens_per_second: float, total: int) -> None:
+        import tensorflow as tf
+
+        step = int(self.step)
+        elapsed = float(self.elapsed)
+        remaining = elapsed / max(step, 1) * max(total - step, 0)
+        if self.config.train.max_minutes:
+            remaining = min(remaining, self.config.train.max_minutes * 60 - elapsed)
+        print(f"epoch {int(self.epoch) + 1} step {step}/{total} | loss {loss:.3f} | "
+              f"{tokens_per_second:,.0f} tok/s | {_format_duration(elapsed)} elapsed | "
+              f"ETA {_format_duration(remaining)}", file=sys.stderr, flush=True)
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("train/loss", loss)
+            tf.summary.scalar("train/target_tokens_per_second", tokens_per_second)
+
+
+def train(config: Config) -> Run:
+    corpora = read_corpora(config)
+    run = prepare_run(config, corpora)
+    Trainer(run, corpora).fit()
+    return run

@@ -1,0 +1,134 @@
+"""Turning lines of text into translations with a trained run: batch and interactive."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from nmt.data import pad
+from nmt.errors import NmtError
+from nmt.run import Run
+
+
+def load_model(run: Run, prefer_best: bool = True):
+    """The run's model with the best (else latest) checkpoint restored."""
+    import tensorflow as tf
+
+    from nmt.model import build_model
+
+    best = tf.train.latest_checkpoint(str(run.best)) if prefer_best else None
+    path = best or tf.train.latest_checkpoint(str(run.checkpoints))
+    if path is None:
+        raise NmtError(f"{run.directory}: no checkpoint yet; run `make train` first")
+    model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model)
+    try:
+        tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched().expect_partial()
+    except (ValueError, AssertionError, tf.errors.OpError) as error:
+        first = str(error).strip().splitlines()[0][:200]
+        raise NmtError(f"{path}: checkpoint does not fit the model in "
+                       f"{run.directory / 'config.yaml'} and its tokenizer ({first})") from None
+    return model
+
+
+def make_translator(run: Run, model):
+    from nmt.search import Translator
+
+    decode = run.config.decode
+    return Translator(model, decode.max_length_ratio, decode.max_length_offset,
+                      decode.length_penalty)
+
+
+def translate_lines(run: Run, translator, lines: list[str], beam: int,
+                    batch_size: int | None = None) -> list[str]:
+    """Translations in input order; blank lines stay blank.  Batches hold similar lengths."""
+    batch_size = batch_size or run.config.decode.batch_size
+    encoded = run.src_vocab.encode(lines)
+    results = [""] * len(lines)
+    todo = [i for i, line in enumerate(lines) if line.strip()]
+    todo.sort(key=lambda i: len(encoded[i]))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        output = translator(pad([encoded[i] for i in chunk]), beam)
+        for index, text in zip(chunk, run.tgt_vocab.decode(_until_eos(output))):
+            results[index] = text
+    return results
+
+
+def _until_eos(output: np.ndarray) -> list[list[int]]:
+    from nmt.vocab import EOS_ID
+
+    rows = []
+    for row in output.tolist():
+        rows.append(row[:row.index(EOS_ID)] if EOS_ID in row else row)
+    return rows
+
+
+def translate_stream(run: Run, translator, source: TextIO, sink: TextIO, beam: int) -> int:
+    """Translate ``source`` line by line in batches; exactly one output line per input line."""
+    batch: list[str] = []
+    count = 0
+    for line in source:
+        batch.append(line.rstrip("\r\n"))
+        if len(batch) == run.config.decode.batch_size:
+            count += _flush(run, translator, batch, sink, beam)
+            batch = []
+    if batch:
+        count += _flush(run, translator, batch, sink, beam)
+    return count
+
+
+def _flush(run: Run, translator, batch: list[str], sink: TextIO, beam: int) -> int:
+    for text in translate_lines(run, translator, batch, beam):
+        sink.write(text + "\n")
+    sink.flush()
+    return len(batch)
+
+
+HELP = """Type a sentence and press Enter to translate it.
+  :beam N   use beam search with N hypotheses (1 = greedy)
+  :help     show this help
+  :quit     leave (Ctrl-D and Ctrl-C work too)"""
+
+
+def repl(run: Run, translator, beam: int, history_file: Path) -> None:
+    """Interactive translation with line editing and history."""
+    import readline
+
+    try:
+        readline.read_history_file(history_file)
+    except OSError:
+        pass
+    print(f"nmt {run.config.data.src_lang}->{run.config.data.tgt_lang} ({run.directory}), "
+          f"beam {beam}. :help for commands.", file=sys.stderr)
+    try:
+        while True:
+            try:
+                line = input(f"{run.config.data.src_lang}> ").strip()
+            except EOFError:
+                print(file=sys.stderr)
+                break
+            if not line:
+                continue
+            if line.startswith(":"):
+                command, _, argument = line.partition(" ")
+                if command in (":quit", ":q", ":exit"):
+                    break
+                if command == ":help":
+                    print(HELP)
+                elif command == ":beam" and argument.strip().isdigit() and 1 <= int(argument) <= 100:
+                    beam = int(argument)
+                    print(f"beam size {beam}")
+                else:
+                    print(f"unknown command {line!r}; :help lists the commands")
+                continue
+            print(translate_lines(run, translator, [line], beam)[0])
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+    finally:
+        try:
+            readline.write_history_file(history_file)
+        except OSError:
+            pass

@@ -1,0 +1,139 @@
+"""The `nmt` command end to end on real sentences, and its one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, save_config, tiny_config
+
+SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run trained through the CLI, shared by the tests below."""
+    tmp_path = tmp_path_factory.mktemp("e2e")
+    path = save_config(tmp_path, tiny_config(tmp_path))
+    result = run_cli("train", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    return tmp_path, path, result
+
+
+def test_train_writes_a_complete_run_and_prints_the_bleu_table(trained):
+    tmp_path, _, result = trained
+    run = tmp_path / "runs" / "tiny"
+    for name in ("config.yaml", "meta.json", "spm.model", "checkpoints/checkpoint",
+                 "best/checkpoint", "report.json", "report.md", "test.en.hyp"):
+        assert (run / name).exists(), name
+    assert "| test | 16 |" in result.stdout and SIGNATURE in result.stdout
+    report = json.loads((run / "report.json").read_text())
+    assert report["test_sets"]["test"]["BLEU"]["signature"].startswith(SIGNATURE)
+    assert len((run / "test.en.hyp").read_text().splitlines()) == 16
+    assert "step 6/6" in result.stderr and "validation at step 6" in result.stderr
+    assert list((tmp_path / "runs").iterdir()) == [run], "no stray staging directories"
+
+
+def test_translate_stdin_gives_one_line_per_line(trained):
+    _, path, _ = trained
+    result = run_cli("translate", "--config", str(path), stdin="Ich habe keine Zeit.\n\n  \nDanke.\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split("\n")
+    assert len(lines) == 5 and lines[-1] == "" and lines[1] == lines[2] == ""
+
+
+def test_translate_file_and_beam_option_and_evaluate(trained, tmp_path):
+    _, path, _ = trained
+    source = tmp_path / "in.de"
+    source.write_text("Guten Morgen.\nWie geht es dir?\n", encoding="utf-8")
+    output = tmp_path / "out.en"
+    result = run_cli("translate", "--config", str(path), "--input", str(source),
+                     "--output", str(output), "--beam", "3")
+    assert result.returncode == 0, result.stderr
+    assert len(output.read_text(encoding="utf-8").splitlines()) == 2
+    evaluated = run_cli("evaluate", "--config", str(path), "decode.beam_size=1")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "beam 1" in evaluated.stdout and SIGNATURE in evaluated.stdout
+
+
+def assert_one_line_error(result, message: str):
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0], lines[0]
+
+
+def corrupt(kind: str, config: dict) -> str:
+    """Break a tiny config or its corpus; return the message expected."""
+    train = Path(config["data"]["train"])
+    if kind == "misspelled key":
+        config["model"]["hiden"] = 3
+        return "unknown key 'model.hiden'"
+    if kind == "missing corpus":
+        config["data"]["dev"] = str(train.parent / "nope")
+        return "nope.de: corpus file not found"
+    if kind == "line counts":
+        with open(f"{train}.en", "a", encoding="utf-8") as handle:
+            handle.write("One more line.\n")
+        return "train.de has 300 lines but"
+    if kind == "empty corpus":
+        Path(f"{train}.de").write_text("", encoding="utf-8")
+        Path(f"{train}.en").write_text("", encoding="utf-8")
+        return "train.de: corpus is empty"
+    if kind == "non-utf8":
+        lines = Path(f"{train}.de").read_bytes().split(b"\n")
+        lines[41] = b"Gr\xfc\xdfe aus M\xfcnchen."
+        Path(f"{train}.de").write_bytes(b"\n".join(lines))
+        return "train.de:42: not valid UTF-8"
+    if kind == "bad override value":
+        config["train"]["max_steps"] = -1
+        return "train.max_steps: expected a value at least 1, got -1"
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["misspelled key", "missing corpus", "line counts", "empty corpus",
+                                  "non-utf8", "bad override value"])
+def test_bad_training_input_is_one_line_and_leaves_no_run(tmp_path, kind):
+    config = tiny_config(tmp_path)
+    message = corrupt(kind, config)
+    result = run_cli("train", "--config", str(save_config(tmp_path, config)))
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_tokenizer_that_does_not_match_the_model_is_refused(trained, tmp_path):
+    source_dir, _, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(source_dir / "runs" / "tiny", run)
+    other = tiny_config(tmp_path, name="other", tokenizer={"vocab_size": 500})
+    other_path = save_config(tmp_path, other, "other.yaml")
+    from nmt.config import load_config
+    from nmt.run import create_run
+    from nmt.corpus import read_parallel
+    create_run(load_config(other_path), *read_parallel(other["data"]["train"], "de", "en"))
+    shutil.copy(tmp_path / "runs" / "other" / "spm.model", run / "spm.model")
+    before = sorted(p.name for p in run.rglob("*"))
+    result = run_cli("translate", "--run", str(run), stdin="Hallo.\n")
+    assert_one_line_error(result, "spm.model: tokenizer does not match the one this model was trained")
+    assert sorted(p.name for p in run.rglob("*")) == before
+
+
+def test_changing_the_model_of_an_existing_run_is_refused(trained):
+    _, path, _ = trained
+    result = run_cli("train", "--config", str(path), "model.decoder_units=48")
+    assert_one_line_error(result, "run was created with model.decoder_units=32, config now says 48")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["translate", "--run", "/nonexistent/run"], "/nonexistent/run: no trained run here"),
+    (["translate", "--config", "configs/default.yaml", "--input", "/nonexistent.txt", "--run", "."],
+     "no trained run here"),
+    (["train", "--config", "configs/missing.yaml"], "configs/missing.yaml: config file not found"),
+    (["train", "--config", "configs/default.yaml", "train.max_steps"], "expected key.path=value"),
+])
+def test_bad_command_line(args, message):
+    assert_one_line_error(run_cli(*args), message)

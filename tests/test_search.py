@@ -1,0 +1,91 @@
+"""A tiny model learns to reverse sequences; greedy and beam search decode it correctly."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nmt.config import ModelConfig
+from nmt.data import pad
+from nmt.model import build_model
+from nmt.search import Translator, beam_search
+from nmt.train import masked_cross_entropy
+from nmt.vocab import BOS_ID, EOS_ID
+
+SYMBOLS = range(4, 14)
+
+
+def reverse_batch(rng, size):
+    rows = [list(rng.choice(SYMBOLS, rng.integers(3, 8))) for _ in range(size)]
+    sources = pad([r + [EOS_ID] for r in rows])
+    targets = [r[::-1] + [EOS_ID] for r in rows]
+    return sources, pad([t[:-1] for t in targets], prefix=[BOS_ID]), pad(targets), rows
+
+
+@pytest.fixture(scope="module")
+def reverser():
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(embedding_dim=32, encoder_layers=1, encoder_units=32, decoder_layers=1,
+                         decoder_units=64, attention_units=64, dropout=0.0)
+    model = build_model(14, 14, config)
+    optimizer = keras.optimizers.Adam(0.01)
+
+    @tf.function
+    def step(source, target_in, target_out):
+        with tf.GradientTape() as tape:
+            loss_sum, tokens = masked_cross_entropy(model((source, target_in), training=True), target_out)
+            loss = loss_sum / tokens
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(0)
+    losses = [float(step(*reverse_batch(rng, 64)[:3])) for _ in range(300)]
+    assert losses[-1] < 0.1 * losses[0], "the tiny model failed to learn to reverse"
+    return model
+
+
+def strip(row):
+    row = list(row)
+    return row[:row.index(EOS_ID)] if EOS_ID in row else row
+
+
+def test_learns_to_reverse_with_greedy_and_beam(reverser):
+    translator = Translator(reverser, ratio=1.0, offset=2, length_penalty=1.0)
+    sources, _, _, rows = reverse_batch(np.random.default_rng(1), 100)
+    for beam in (1, 4):
+        output = translator(sources, beam)
+        correct = sum(strip(out) == row[::-1] for out, row in zip(output, rows))
+        assert correct >= 90, f"beam {beam}: only {correct}/100 reversed"
+
+
+def test_beam_size_one_equals_greedy(reverser):
+    sources, *_ = reverse_batch(np.random.default_rng(2), 50)
+    greedy = Translator(reverser, 1.0, 2, 1.0)(sources, 1)
+    beam_one = tf.function(lambda s: beam_search(reverser, s, 1, 1.0, 1.0, 2))(tf.constant(sources))
+    beam_one = beam_one.numpy()
+    width = min(greedy.shape[1], beam_one.shape[1])
+    assert np.array_equal(greedy[:, :width], beam_one[:, :width])
+    assert not np.any(greedy[:, width:]) and not np.any(beam_one[:, width:])
+
+
+def test_padding_in_a_batch_does_not_change_a_translation(reverser):
+    translator = Translator(reverser, 1.0, 2, 1.0)
+    short = [5, 6, 7, EOS_ID]
+    long = [4, 5, 6, 7, 8, 9, 10, EOS_ID]
+    for beam in (1, 3):
+        alone = strip(translator(pad([short]), beam)[0])
+        batched = strip(translator(pad([long, short, long]), beam)[1])
+        assert alone == batched == [7, 6, 5]
+
+
+def test_output_length_is_capped(reverser):
+    translator = Translator(reverser, ratio=0.5, offset=0, length_penalty=1.0)
+    sources, *_ = reverse_batch(np.random.default_rng(3), 8)
+    for beam in (1, 3):
+        output = translator(sources, beam)
+        limits = np.ceil((sources != 0).sum(1) * 0.5)
+        lengths = (output != 0).sum(1)
+        assert np.all(lengths <= limits)
