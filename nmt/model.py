@@ -26,8 +26,8 @@ class Encoder(keras.layers.Layer):
         self.forward_cells, self.backward_cells = [], []
         input_dim = config.embedding_dim
         for layer in range(config.encoder_layers):
-            self.forward_cells.append(LSTMCell(config.encoder_units, input_dim, name=f"fw_{layer}"))
-            self.backward_cells.append(LSTMCell(config.encoder_units, input_dim, name=f"bw_{layer}"))
+            self.forward_cells.append(LSTMCell(config.encoder_units, input_dim, name=f"encoder_fw_{layer}"))
+            self.backward_cells.append(LSTMCell(config.encoder_units, input_dim, name=f"encoder_bw_{layer}"))
             input_dim = 2 * config.encoder_units
 
     def call(self, source: tf.Tensor, training: bool = False):
@@ -53,7 +53,7 @@ class Decoder(keras.layers.Layer):
         units = config.decoder_units
         self.embedding = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")
         self.dropout = keras.layers.Dropout(config.dropout)
-        self.cells = [LSTMCell(units, config.embedding_dim if layer == 0 else units, name=f"lstm_{layer}")
+        self.cells = [LSTMCell(units, config.embedding_dim if layer == 0 else units, name=f"decoder_lstm_{layer}")
                       for layer in range(config.decoder_layers)]
         self.bridge_h = [keras.layers.Dense(units, activation="tanh", name=f"bridge_h_{layer}")
                          for layer in range(config.decoder_layers)]

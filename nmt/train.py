@@ -74,6 +74,7 @@ class Trainer:
         import keras
         import tensorflow as tf
 
+        from nmt.checkpoint import model_checkpoint, training_checkpoint
         from nmt.data import EncodedCorpus, epoch_size, filter_length
         from nmt.model import build_model
         from nmt.translate import make_translator
@@ -101,13 +102,13 @@ class Trainer:
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.best_score = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
         self.bad_validations = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch,
+        self.checkpoint = training_checkpoint(
+            self.model, self.optimizer, step=self.step, epoch=self.epoch,
             batch_in_epoch=self.batch_in_epoch, elapsed=self.elapsed,
             best_score=self.best_score, bad_validations=self.bad_validations)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(run.checkpoints),
                                                   max_to_keep=train_cfg.keep_checkpoints)
-        self.best_manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=self.model),
+        self.best_manager = tf.train.CheckpointManager(model_checkpoint(self.model),
                                                        str(run.best), max_to_keep=1)
         self.translator = make_translator(run, self.model)
         self.writer = tf.summary.create_file_writer(str(run.directory / "tensorboard"))
@@ -131,7 +132,7 @@ class Trainer:
         if latest is None:
             return
         try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            self.checkpoint.restore(latest).assert_consumed()
         except (ValueError, AssertionError) as error:
             raise NmtError(f"{latest}: checkpoint does not fit the model in "
                            f"{self.run.directory / 'config.yaml'} "

@@ -17,6 +17,7 @@ def load_model(run: Run, prefer_best: bool = True):
     """The run's model with the best (else latest) checkpoint restored."""
     import tensorflow as tf
 
+    from nmt.checkpoint import model_checkpoint
     from nmt.model import build_model
 
     best = tf.train.latest_checkpoint(str(run.best)) if prefer_best else None
@@ -25,7 +26,7 @@ def load_model(run: Run, prefer_best: bool = True):
         raise NmtError(f"{run.directory}: no checkpoint yet; run `make train` first")
     model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model)
     try:
-        tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched().expect_partial()
+        model_checkpoint(model).restore(path).assert_consumed()
     except (ValueError, AssertionError, tf.errors.OpError) as error:
         first = str(error).strip().splitlines()[0][:200]
         raise NmtError(f"{path}: checkpoint does not fit the model in "
