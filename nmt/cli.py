@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("translate", "translate a file, stdin, or interactively"),
                        ("evaluate", "BLEU/chrF/TER of the best checkpoint on the test sets")):
         sub = command(name, text)
-        sub.add_argument("--run", help="run directory (default runs/<name> from the config)")
+        sub.add_argument("--run", help="run directory (default: <run_root>/<name> from --config); "
+                                       "overrides then apply to the run's own config")
         sub.add_argument("--beam", type=int, help="beam size (default decode.beam_size)")
         if name == "translate":
             sub.add_argument("--input", help="file to translate (default: stdin or the REPL)")
@@ -94,8 +95,8 @@ def prepare(config: Config) -> None:
 def _open_trained_run(args):
     from nmt.run import check_compatible, open_run
 
-    config = load_config(args.config, args.overrides)
-    run = open_run(Path(args.run) if args.run else config.run_dir)
+    directory = Path(args.run) if args.run else load_config(args.config, args.overrides).run_dir
+    run = open_run(directory)
     if args.overrides:
         requested = load_config(run.directory / "config.yaml", args.overrides)
         check_compatible(run.config, requested, run.directory)

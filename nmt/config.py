@@ -38,7 +38,7 @@ class DataConfig:
 @dataclass
 class TokenizerConfig:
     type: str = field(default="unigram", metadata=_range(choices=("unigram", "bpe")))
-    vocab_size: int = field(default=8000, metadata=_range(100, 256000))
+    vocab_size: int = field(default=4000, metadata=_range(100, 256000))
     shared: bool = True
     character_coverage: float = field(default=1.0, metadata=_range(0.9, 1.0))
 
@@ -46,21 +46,21 @@ class TokenizerConfig:
 @dataclass
 class ModelConfig:
     embedding_dim: int = field(default=256, metadata=_range(1, 8192))
-    encoder_layers: int = field(default=2, metadata=_range(1, 16))
+    encoder_layers: int = field(default=1, metadata=_range(1, 16))
     encoder_units: int = field(default=256, metadata=_range(1, 8192))
-    decoder_layers: int = field(default=2, metadata=_range(1, 16))
+    decoder_layers: int = field(default=1, metadata=_range(1, 16))
     decoder_units: int = field(default=512, metadata=_range(1, 8192))
     attention_units: int = field(default=512, metadata=_range(1, 8192))
-    dropout: float = field(default=0.2, metadata=_range(0.0, 0.9))
+    dropout: float = field(default=0.3, metadata=_range(0.0, 0.9))
 
 
 @dataclass
 class TrainConfig:
     batch_tokens: int = field(default=2048, metadata=_range(16, 1_000_000))
-    max_epochs: int = field(default=10, metadata=_range(1, 100_000))
+    max_epochs: int = field(default=20, metadata=_range(1, 100_000))
     max_steps: Optional[int] = field(default=None, metadata=_range(1))
     max_minutes: Optional[float] = field(default=None, metadata=_range(0.01))
-    learning_rate: float = field(default=0.001, metadata=_range(1e-7, 1.0))
+    learning_rate: float = field(default=0.003, metadata=_range(1e-7, 1.0))
     clip_norm: float = field(default=1.0, metadata=_range(0.0))
     log_every: int = field(default=50, metadata=_range(1))
     checkpoint_every: int = field(default=500, metadata=_range(1))

@@ -12,9 +12,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-from nmt.config import Config
+from nmt.config import Config, dump_config
 from nmt.corpus import read_parallel
 from nmt.errors import NmtError
+from nmt.files import write_atomic
 from nmt.run import Run, check_compatible, create_run, open_run
 
 
@@ -39,6 +40,7 @@ def prepare_run(config: Config, corpora: Corpora) -> Run:
     if config.run_dir.exists():
         run = open_run(config.run_dir)
         check_compatible(run.config, config, config.run_dir)
+        write_atomic(config.run_dir / "config.yaml", dump_config(config))
         run.config = config
         return run
     print(f"training the {config.tokenizer.type} tokenizer ({config.tokenizer.vocab_size} pieces) "

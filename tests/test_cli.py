@@ -130,10 +130,21 @@ def test_changing_the_model_of_an_existing_run_is_refused(trained):
 
 @pytest.mark.parametrize("args, message", [
     (["translate", "--run", "/nonexistent/run"], "/nonexistent/run: no trained run here"),
-    (["translate", "--config", "configs/default.yaml", "--input", "/nonexistent.txt", "--run", "."],
-     "no trained run here"),
+    (["translate", "--run", "/nonexistent/run", "--input", "/nonexistent.txt"], "no trained run here"),
+    (["translate", "--run", "/nonexistent/run", "--beam", "0"], "no trained run here"),
     (["train", "--config", "configs/missing.yaml"], "configs/missing.yaml: config file not found"),
     (["train", "--config", "configs/default.yaml", "train.max_steps"], "expected key.path=value"),
 ])
 def test_bad_command_line(args, message):
     assert_one_line_error(run_cli(*args), message)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--input", "/nonexistent.txt"], "/nonexistent.txt: input file not found"),
+    (["--beam", "0"], "--beam: expected a value between 1 and 100, got 0"),
+    (["model.encoder_units=8"], "run was created with model.encoder_units=16, config now says 8"),
+    (["decode.beam_size=x"], "decode.beam_size: expected an integer, got 'x'"),
+])
+def test_bad_translate_arguments_for_a_trained_run(trained, args, message):
+    _, path, _ = trained
+    assert_one_line_error(run_cli("translate", "--config", str(path), *args, stdin="Hallo.\n"), message)
