@@ -43,14 +43,25 @@ class TokenizerConfig:
     character_coverage: float = field(default=1.0, metadata=_range(0.9, 1.0))
 
 
+CELL_NAMES = ("lstm", "peephole", "cifg", "gru")
+ATTENTION_NAMES = ("luong_dot", "luong_general", "luong_concat", "bahdanau")
+
+
 @dataclass
 class ModelConfig:
+    cell: str = field(default="lstm", metadata=_range(choices=CELL_NAMES))
+    encoder_cell: Optional[str] = field(default=None, metadata=_range(choices=CELL_NAMES))
+    decoder_cell: Optional[str] = field(default=None, metadata=_range(choices=CELL_NAMES))
     embedding_dim: int = field(default=256, metadata=_range(1, 8192))
     encoder_layers: int = field(default=1, metadata=_range(1, 16))
     encoder_units: int = field(default=256, metadata=_range(1, 8192))
     decoder_layers: int = field(default=1, metadata=_range(1, 16))
     decoder_units: int = field(default=512, metadata=_range(1, 8192))
+    attention: str = field(default="luong_general", metadata=_range(choices=ATTENTION_NAMES))
     attention_units: int = field(default=512, metadata=_range(1, 8192))
+    input_feeding: bool = False
+    residual: bool = False
+    tie_embeddings: bool = False
     dropout: float = field(default=0.3, metadata=_range(0.0, 0.9))
 
 
@@ -62,6 +73,7 @@ class TrainConfig:
     max_minutes: Optional[float] = field(default=None, metadata=_range(0.01))
     learning_rate: float = field(default=0.003, metadata=_range(1e-7, 1.0))
     clip_norm: float = field(default=1.0, metadata=_range(0.0))
+    label_smoothing: float = field(default=0.0, metadata=_range(0.0, 0.99))
     log_every: int = field(default=50, metadata=_range(1))
     checkpoint_every: int = field(default=500, metadata=_range(1))
     keep_checkpoints: int = field(default=3, metadata=_range(1, 1000))

@@ -1,8 +1,11 @@
-"""The encoder-decoder: embeddings, bidirectional LSTM encoder, Luong attention decoder.
+"""The encoder-decoder: embeddings, bidirectional recurrent encoder, attention decoder.
 
-Training runs the decoder over the whole target at once (teacher forcing) and
-attends for all steps in one batched matmul; decoding calls ``decode_step`` one
-token at a time with the same weights.
+Without input feeding the decoder runs over the whole target at once (teacher
+forcing) and attends for all steps in one batched matmul.  With Luong input
+feeding, or Bahdanau attention (whose query is the previous decoder state and
+whose context enters the recurrence), each step needs the previous step's
+attention, so training runs the same ``_step`` that decoding uses, inside a
+``tf.scan``.
 """
 
 from __future__ import annotations
@@ -10,99 +13,160 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from nmt.attention import LuongAttention
+from nmt.attention import Attention
+from nmt.cells import make_cell
 from nmt.config import ModelConfig
-from nmt.recurrent import LSTMCell, run_recurrence
+from nmt.errors import NmtError
+from nmt.recurrent import run_recurrence
 from nmt.vocab import PAD_ID
 
 
 class Encoder(keras.layers.Layer):
-    """Stacked bidirectional LSTM; each layer reads the concatenated states of the last."""
+    """Stacked bidirectional recurrent layers; each reads the concatenated states of the last."""
 
     def __init__(self, vocab_size: int, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
+        self.residual = config.residual
         self.embedding = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")
         self.dropout = keras.layers.Dropout(config.dropout)
         self.forward_cells, self.backward_cells = [], []
+        kind = config.encoder_cell or config.cell
         input_dim = config.embedding_dim
         for layer in range(config.encoder_layers):
-            self.forward_cells.append(LSTMCell(config.encoder_units, input_dim, name=f"encoder_fw_{layer}"))
-            self.backward_cells.append(LSTMCell(config.encoder_units, input_dim, name=f"encoder_bw_{layer}"))
+            self.forward_cells.append(make_cell(kind, config.encoder_units, input_dim,
+                                                f"encoder_fw_{layer}"))
+            self.backward_cells.append(make_cell(kind, config.encoder_units, input_dim,
+                                                 f"encoder_bw_{layer}"))
             input_dim = 2 * config.encoder_units
 
     def call(self, source: tf.Tensor, training: bool = False):
-        """Returns (states [batch, src, 2*units], mask [batch, src], final (h, c) per layer)."""
+        """Returns (states [batch, src, 2*units], mask [batch, src], final state per layer)."""
         mask = tf.not_equal(source, PAD_ID)
         outputs = self.dropout(self.embedding(source), training=training)
         finals = []
         for depth, (forward, backward) in enumerate(zip(self.forward_cells, self.backward_cells)):
-            if depth:
-                outputs = self.dropout(outputs, training=training)
-            fw_out, (fw_h, fw_c) = run_recurrence(forward, outputs, mask)
-            bw_out, (bw_h, bw_c) = run_recurrence(backward, outputs, mask, reverse=True)
-            outputs = tf.concat([fw_out, bw_out], axis=-1)
-            finals.append((tf.concat([fw_h, bw_h], -1), tf.concat([fw_c, bw_c], -1)))
+            inputs = self.dropout(outputs, training=training) if depth else outputs
+            fw_out, fw_final = run_recurrence(forward, inputs, mask)
+            bw_out, bw_final = run_recurrence(backward, inputs, mask, reverse=True)
+            outputs = tf.concat([fw_out, bw_out], axis=-1) + (inputs if depth and self.residual else 0)
+            finals.append(tuple(tf.concat([fw, bw], -1) for fw, bw in zip(fw_final, bw_final)))
         return outputs, mask, finals
 
 
 class Decoder(keras.layers.Layer):
-    """Stacked LSTM started from the encoder's final states, with Luong attention on top."""
+    """Stacked recurrent layers started from the encoder's final states, with attention."""
 
     def __init__(self, vocab_size: int, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
         units = config.decoder_units
+        memory_dim = 2 * config.encoder_units
+        self.attention_kind = config.attention
+        self.bahdanau = config.attention == "bahdanau"
+        self.input_feeding = config.input_feeding and not self.bahdanau
+        self.residual = config.residual
+        self.feed_dim = (memory_dim if self.bahdanau else
+                         config.attention_units if self.input_feeding else 0)
         self.embedding = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")
         self.dropout = keras.layers.Dropout(config.dropout)
-        self.cells = [LSTMCell(units, config.embedding_dim if layer == 0 else units, name=f"decoder_lstm_{layer}")
-                      for layer in range(config.decoder_layers)]
-        self.bridge_h = [keras.layers.Dense(units, activation="tanh", name=f"bridge_h_{layer}")
-                         for layer in range(config.decoder_layers)]
-        self.bridge_c = [keras.layers.Dense(units, name=f"bridge_c_{layer}")
-                         for layer in range(config.decoder_layers)]
-        self.attention = LuongAttention(units, name="attention")
+        kind = config.decoder_cell or config.cell
+        self.cells = [make_cell(kind, units,
+                                config.embedding_dim + self.feed_dim if layer == 0 else units,
+                                f"decoder_{kind}_{layer}") for layer in range(config.decoder_layers)]
+        # One bridge per decoder layer and state: h through tanh, a memory cell c linearly.
+        self.bridges = [[keras.layers.Dense(units, activation="tanh" if name == "h" else None,
+                                            name=f"bridge_{name}_{layer}")
+                         for name in cell.state_names] for layer, cell in enumerate(self.cells)]
+        self.attention = Attention(config.attention, units, memory_dim, config.attention_units,
+                                   name="attention")
         self.combine = keras.layers.Dense(config.attention_units, activation="tanh", name="combine")
-        self.output_projection = keras.layers.Dense(vocab_size, name="output_projection")
+        self.tied = config.tie_embeddings
+        if self.tied:
+            if config.attention_units != config.embedding_dim:
+                raise NmtError(f"model.tie_embeddings needs attention_units ({config.attention_units}) "
+                               f"equal to embedding_dim ({config.embedding_dim})")
+            self.output_bias = self.add_weight(shape=(vocab_size,), name="output_bias",
+                                               initializer="zeros")
+        else:
+            self.output_projection = keras.layers.Dense(vocab_size, name="output_projection")
 
     def initial_state(self, encoder_finals):
-        """Decoder layer l starts from encoder layer l (or the top one if fewer)."""
-        states = []
-        for layer, (to_h, to_c) in enumerate(zip(self.bridge_h, self.bridge_c)):
-            h, c = encoder_finals[min(layer, len(encoder_finals) - 1)]
-            states.append((to_h(h), to_c(c)))
-        return states
+        """(per-layer states, feed): decoder layer l starts from encoder layer l (or the top)."""
+        layers = []
+        for layer, bridges in enumerate(self.bridges):
+            source = encoder_finals[min(layer, len(encoder_finals) - 1)]
+            # A GRU encoder has no memory cell: a c state then starts from h.
+            layers.append(tuple(bridge(source[min(k, len(source) - 1)])
+                                for k, bridge in enumerate(bridges)))
+        feed = tf.zeros([tf.shape(encoder_finals[0][0])[0], self.feed_dim])
+        return layers, feed
 
-    def _attend_and_project(self, top, keys, memory, memory_mask, training):
-        context, weights = self.attention(top, keys, memory, memory_mask)
+    def logits(self, attentional, training: bool = False):
+        attentional = self.dropout(attentional, training=training)
+        if self.tied:
+            return tf.tensordot(attentional, self.embedding.embeddings, [[-1], [1]]) + self.output_bias
+        return self.output_projection(attentional)
+
+    def _stack(self, inputs, layer_states, training):
+        """One step through the stacked cells; returns (top output, new layer states)."""
+        outputs, new_states = inputs, []
+        for layer, (cell, state) in enumerate(zip(self.cells, layer_states)):
+            below = self.dropout(outputs, training=training) if layer else outputs
+            outputs, state = cell.step(cell.project(below), state)
+            if layer and self.residual:
+                outputs = outputs + below
+            new_states.append(state)
+        return outputs, new_states
+
+    def _step(self, embedded, state, keys, memory, memory_mask, training: bool = False):
+        """One decoder step from embedded inputs [batch, emb]; returns (attentional, state, weights)."""
+        layer_states, feed = state
+        if self.bahdanau:
+            feed, weights = self.attention(layer_states[-1][0][:, None, :], keys, memory, memory_mask)
+            feed = feed[:, 0, :]
+        top, layer_states = self._stack(tf.concat([embedded, feed], -1), layer_states, training)
+        if self.bahdanau:
+            context = feed
+        else:
+            context, weights = self.attention(top[:, None, :], keys, memory, memory_mask)
+            context = context[:, 0, :]
         attentional = self.combine(tf.concat([context, top], axis=-1))
-        logits = self.output_projection(self.dropout(attentional, training=training))
-        return logits, weights
+        if self.input_feeding:
+            feed = attentional
+        return attentional, (layer_states, feed), weights[:, 0, :]
 
     def call(self, target_in, memory, memory_mask, encoder_finals, training: bool = False):
         """Teacher-forced logits [batch, tgt, vocab] for all target positions."""
-        mask = tf.not_equal(target_in, PAD_ID)
-        outputs = self.dropout(self.embedding(target_in), training=training)
-        for layer, (cell, state) in enumerate(zip(self.cells, self.initial_state(encoder_finals))):
-            if layer:
-                outputs = self.dropout(outputs, training=training)
-            outputs, _ = run_recurrence(cell, outputs, mask, initial_state=state)
+        embedded = self.dropout(self.embedding(target_in), training=training)
         keys = self.attention.keys(memory)
-        logits, _ = self._attend_and_project(outputs, keys, memory, memory_mask, training)
-        return logits
+        state = self.initial_state(encoder_finals)
+        if self.feed_dim:
+            def body(carry, embedded_t):
+                _, state = carry
+                attentional, state, _ = self._step(embedded_t, state, keys, memory, memory_mask,
+                                                   training)
+                return attentional, state
+            first = (tf.zeros([tf.shape(target_in)[0], self.combine.units]), state)
+            attentional, _ = tf.scan(body, tf.transpose(embedded, [1, 0, 2]), initializer=first)
+            return self.logits(tf.transpose(attentional, [1, 0, 2]), training)
+        mask = tf.not_equal(target_in, PAD_ID)
+        outputs = embedded
+        for layer, (cell, layer_state) in enumerate(zip(self.cells, state[0])):
+            below = self.dropout(outputs, training=training) if layer else outputs
+            outputs, _ = run_recurrence(cell, below, mask, initial_state=layer_state)
+            if layer and self.residual:
+                outputs = outputs + below
+        context, _ = self.attention(outputs, keys, memory, memory_mask)
+        return self.logits(self.combine(tf.concat([context, outputs], axis=-1)), training)
 
-    def step(self, tokens, states, keys, memory, memory_mask):
-        """One decoding step for tokens [batch]; returns (logits, states, attention)."""
-        outputs = self.embedding(tokens)
-        new_states = []
-        for cell, state in zip(self.cells, states):
-            outputs, state = cell.step(cell.project(outputs), state)
-            new_states.append(state)
-        logits, weights = self._attend_and_project(outputs[:, None, :], keys, memory,
-                                                   memory_mask, training=False)
-        return logits[:, 0, :], new_states, weights[:, 0, :]
+    def step(self, tokens, state, keys, memory, memory_mask):
+        """One decoding step for tokens [batch]; returns (logits, state, attention weights)."""
+        attentional, state, weights = self._step(self.embedding(tokens), state, keys, memory,
+                                                 memory_mask)
+        return self.logits(attentional), state, weights
 
 
 class Seq2Seq(keras.Model):
-    """Attention-based encoder-decoder (Luong et al., 2015) with LSTM cells."""
+    """Attention-based encoder-decoder (Luong et al., 2015) with LSTM-family cells."""
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)

@@ -87,7 +87,7 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
                              new_tokens[:, :, None]], axis=2)
         was_finished = tf.gather(finished, beam_index, batch_dims=1)
         finished = was_finished | tf.equal(new_tokens, EOS_ID) | (t + 1 >= limits)
-        states = [tuple(_gather_beams(s, beam_index, batch, beam) for s in layer) for layer in states]
+        states = tf.nest.map_structure(lambda s: _gather_beams(s, beam_index, batch, beam), states)
         return t + 1, tf.reshape(new_tokens, [-1]), states, scores, finished, history
 
     shapes = (tf.TensorShape([]), tf.TensorShape([None]), None, tf.TensorShape([None, beam]),
@@ -102,7 +102,7 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
 
 
 def _invariants(shapes, states):
-    state_shapes = [tuple(tf.TensorShape([None, s.shape[-1]]) for s in layer) for layer in states]
+    state_shapes = tf.nest.map_structure(lambda s: tf.TensorShape([None, s.shape[-1]]), states)
     return tuple(state_shapes if shape is None else shape for shape in shapes)
 
 

@@ -51,15 +51,21 @@ def prepare_run(config: Config, corpora: Corpora) -> Run:
     return run
 
 
-def masked_cross_entropy(logits, targets):
-    """Summed token cross-entropy over non-padding targets, and the number of such tokens."""
+def masked_cross_entropy(logits, targets, label_smoothing: float = 0.0):
+    """Summed token cross-entropy over non-padding targets, and the number of such tokens.
+
+    With label smoothing e the target distribution is (1 - e) on the reference
+    token plus e spread uniformly over the vocabulary.
+    """
     import tensorflow as tf
 
     from nmt.vocab import PAD_ID
 
     mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets,
-                                                            logits=tf.cast(logits, tf.float32))
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+    losses = -tf.gather(log_probs, targets, batch_dims=2)
+    if label_smoothing:
+        losses = (1 - label_smoothing) * losses - label_smoothing * tf.reduce_mean(log_probs, -1)
     return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
 
 
@@ -123,7 +129,8 @@ class Trainer:
 
         with tf.GradientTape() as tape:
             logits = self.model((source, target_in), training=True)
-            loss_sum, tokens = masked_cross_entropy(logits, target_out)
+            loss_sum, tokens = masked_cross_entropy(logits, target_out,
+                                                    self.config.train.label_smoothing)
             loss = loss_sum / tokens
         variables = self.model.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from nmt.attention import LuongAttention
-from nmt.recurrent import LSTMCell, run_recurrence
+from nmt.attention import Attention
+from nmt.errors import NmtError
+from nmt.cells import LSTMCell
+from nmt.recurrent import run_recurrence
 
 
 def sigmoid(x):
@@ -71,22 +74,37 @@ def test_forget_gate_bias_starts_at_one():
     np.testing.assert_array_equal(cell.bias.numpy(), [0] * 4 + [1] * 4 + [0] * 8)
 
 
-def test_attention_ignores_padded_memory():
-    attention = LuongAttention(4)
+def numpy_scores(attention, queries, memory):
+    """The score functions written out in NumPy from the layer's weights."""
+    if attention.kind == "luong_dot":
+        return queries @ memory.T
+    if attention.kind == "luong_general":
+        return queries @ (memory @ attention.memory_projection.kernel.numpy()).T
+    q = queries @ attention.query_projection.kernel.numpy()
+    s = memory @ attention.memory_projection.kernel.numpy()
+    return np.tanh(q[:, None, :] + s[None, :, :]) @ attention.score_vector.kernel.numpy()[:, 0]
+
+
+@pytest.mark.parametrize("kind", ["luong_dot", "luong_general", "luong_concat", "bahdanau"])
+def test_attention_scores_and_padding_mask(kind):
+    attention = Attention(kind, query_dim=6, memory_dim=6, units=5)
     rng = np.random.default_rng(3)
     memory = rng.normal(size=(1, 5, 6)).astype("float32")
-    queries = rng.normal(size=(1, 2, 4)).astype("float32")
+    queries = rng.normal(size=(1, 2, 6)).astype("float32")
     mask = tf.constant([[True, True, True, False, False]])
     context, weights = attention(queries, attention.keys(memory), memory, mask)
     np.testing.assert_allclose(weights.numpy()[0, :, 3:], 0.0, atol=1e-7)
-    np.testing.assert_allclose(weights.numpy().sum(-1), 1.0, atol=1e-6)
     garbage = memory.copy()
     garbage[:, 3:] = 100.0
     context2, _ = attention(queries, attention.keys(garbage), garbage, mask)
     np.testing.assert_allclose(context.numpy(), context2.numpy(), atol=1e-5)
-    # Luong "general" score against NumPy: softmax(q . (W_a m)) over real positions.
-    keys = memory[0, :3] @ attention.key_projection.kernel.numpy()
-    scores = queries[0] @ keys.T
+    scores = numpy_scores(attention, queries[0], memory[0, :3])
     expected = np.exp(scores - scores.max(-1, keepdims=True))
     expected /= expected.sum(-1, keepdims=True)
     np.testing.assert_allclose(weights.numpy()[0, :, :3], expected, atol=1e-5)
+    np.testing.assert_allclose(context.numpy()[0], expected @ memory[0, :3], atol=1e-5)
+
+
+def test_luong_dot_with_unequal_sizes_is_a_config_error():
+    with pytest.raises(NmtError, match="luong_dot needs decoder_units"):
+        Attention("luong_dot", query_dim=6, memory_dim=8, units=5)
