@@ -4,11 +4,12 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 NMT := $(VENV)/bin/nmt
-CONFIG ?= configs/default.yaml
+CONFIG ?=
+VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train translate evaluate data test clean
+.PHONY: install train translate evaluate data compare test clean
 
 install: $(VENV)/.installed
 
@@ -19,16 +20,19 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 train: install
-	@$(NMT) train --config $(CONFIG) $(ARGS)
+	@$(NMT) train --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
 translate: install
-	@$(NMT) translate --config $(CONFIG) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(ARGS)
+	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(ARGS)
 
 evaluate: install
-	@$(NMT) evaluate --config $(CONFIG) $(ARGS)
+	@$(NMT) evaluate --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
 data: install
-	@$(NMT) prepare --config $(CONFIG) $(ARGS)
+	@$(NMT) prepare --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
+
+compare: install
+	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)
 
 test: install
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

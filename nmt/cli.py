@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--input", help="file to translate (default: stdin or the REPL)")
             sub.add_argument("--output", help="file to write (default: stdout)")
     command("prepare", "build the corpus named in data.corpus if its files are missing")
+    sub = command("compare", "train once per variant of a config key and compare them")
+    sub.add_argument("--vary", default="model.cell=lstm,peephole,cifg,gru",
+                     help="key.path=value1,value2,... (default: the four cells)")
     return parser
 
 
@@ -154,8 +157,17 @@ def cmd_prepare(args) -> None:
     prepare(load_config(args.config, args.overrides))
 
 
+def cmd_compare(args) -> None:
+    base = load_config(args.config, args.overrides)
+    prepare(base)
+    _quiet_tensorflow()
+    from nmt.compare import compare
+
+    compare(args.config, args.overrides, args.vary)
+
+
 COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
-            "prepare": cmd_prepare}
+            "prepare": cmd_prepare, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

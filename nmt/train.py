@@ -8,6 +8,8 @@ sees the same batches in the same order.
 
 from __future__ import annotations
 
+import json
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -83,7 +85,7 @@ class Trainer:
         import tensorflow as tf
 
         from nmt.checkpoint import model_checkpoint, training_checkpoint
-        from nmt.data import EncodedCorpus, epoch_size, filter_length
+        from nmt.data import EncodedCorpus, epoch_size, filter_length, plan_batches
         from nmt.model import build_model
         from nmt.translate import make_translator
 
@@ -100,6 +102,9 @@ class Trainer:
             print(f"skipping {dropped} training pairs longer than {self.config.data.max_length} "
                   f"tokens (data.max_length)", file=sys.stderr)
         self.dev_sources, self.dev_references = corpora.dev
+        self.dev_corpus = EncodedCorpus(run.src_vocab.encode(self.dev_sources),
+                                        run.tgt_vocab.encode(self.dev_references))
+        self.dev_batches = plan_batches(self.dev_corpus, train_cfg.batch_tokens, 0, 0)
         self.model = build_model(run.src_vocab.size, run.tgt_vocab.size, self.config.model)
         self.optimizer = keras.optimizers.Adam(train_cfg.learning_rate,
                                                global_clipnorm=train_cfg.clip_norm or None)
@@ -121,8 +126,10 @@ class Trainer:
         self.translator = make_translator(run, self.model)
         self.writer = tf.summary.create_file_writer(str(run.directory / "tensorboard"))
         self.steps_per_epoch = epoch_size(self.corpus, train_cfg.batch_tokens, self.config.seed, 0)
-        self.train_step = tf.function(self._train_step, input_signature=[
-            tf.TensorSpec([None, None], tf.int32)] * 3, reduce_retracing=True)
+        batch_spec = [tf.TensorSpec([None, None], tf.int32)] * 3
+        self.train_step = tf.function(self._train_step, input_signature=batch_spec)
+        self.eval_step = tf.function(self._eval_step, input_signature=batch_spec)
+        self.throughput: list[float] = []  # target tokens/s of each window since validation
 
     def _train_step(self, source, target_in, target_out):
         import tensorflow as tf
@@ -163,6 +170,19 @@ class Trainer:
                 or cfg.max_minutes is not None and float(self.elapsed) >= cfg.max_minutes * 60
                 or cfg.patience is not None and int(self.bad_validations) >= cfg.patience)
 
+    def dev_loss(self) -> float:
+        """Per-token cross-entropy on the dev set (without label smoothing)."""
+        from nmt.data import make_arrays
+
+        total, tokens = 0.0, 0.0
+        for indices in self.dev_batches:
+            loss_sum, count = self.eval_step(*make_arrays(self.dev_corpus, indices))
+            total, tokens = total + float(loss_sum), tokens + float(count)
+        return total / max(tokens, 1.0)
+
+    def _eval_step(self, source, target_in, target_out):
+        return masked_cross_entropy(self.model((source, target_in), training=False), target_out)
+
     def validate(self) -> float:
         """Dev BLEU with greedy search; keeps the best model."""
         import tensorflow as tf
@@ -171,9 +191,17 @@ class Trainer:
         from nmt.translate import translate_lines
 
         started = time.perf_counter()
+        dev_loss = self.dev_loss()
         hypotheses = translate_lines(self.run, self.translator, self.dev_sources, beam=1)
         scores = score(hypotheses, self.dev_references)
         bleu, chrf = scores["BLEU"]["score"], scores["chrF"]["score"]
+        record = {"step": int(self.step), "elapsed_seconds": round(float(self.elapsed), 2),
+                  "dev_loss": round(dev_loss, 4), "dev_bleu": bleu, "dev_chrf": chrf,
+                  "train_tokens_per_second": round(statistics.median(self.throughput), 1)
+                  if self.throughput else None}
+        self.throughput.clear()
+        with open(self.run.directory / "validations.jsonl", "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
         improved = bleu > float(self.best_score)
         if improved:
             self.best_score.assign(bleu)
@@ -182,9 +210,11 @@ class Trainer:
         else:
             self.bad_validations.assign_add(1)
         with self.writer.as_default(step=int(self.step)):
+            tf.summary.scalar("dev/loss", dev_loss)
             tf.summary.scalar("dev/bleu", bleu)
             tf.summary.scalar("dev/chrf", chrf)
-        print(f"validation at step {int(self.step)}: dev BLEU {bleu:.2f} chrF {chrf:.2f} "
+        print(f"validation at step {int(self.step)}: dev loss {dev_loss:.3f} BLEU {bleu:.2f} "
+              f"chrF {chrf:.2f} "
               f"({time.perf_counter() - started:.1f}s){' *best*' if improved else ''} "
               f"e.g. {hypotheses[0]!r}", file=sys.stderr)
         return bleu
@@ -218,8 +248,8 @@ class Trainer:
                     last_tick = now
                     step = int(self.step)
                     if step % cfg.log_every == 0:
-                        self._log(window_loss / window_tokens,
-                                  window_tokens / (now - window_start), total)
+                        self.throughput.append(window_tokens / (now - window_start))
+                        self._log(window_loss / window_tokens, self.throughput[-1], total)
                         window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
                     if step % cfg.checkpoint_every == 0:
                         self.save()
