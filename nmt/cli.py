@@ -1,4 +1,4 @@
-"""The ``nmt`` command: train, translate, evaluate, prepare.
+"""The ``nmt`` command: train, translate, evaluate, inspect, compare, prepare.
 
 Every command takes ``--config FILE`` and ``key.path=value`` overrides.  User
 errors print one line (``error: ...``) and exit with status 2; nothing else
@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         if name == "translate":
             sub.add_argument("--input", help="file to translate (default: stdin or the REPL)")
             sub.add_argument("--output", help="file to write (default: stdout)")
+    sub = command("inspect", "plot encoder gate activations and attention for one sentence")
+    sub.add_argument("--run", help="run directory (default: <run_root>/<name> from --config)")
+    sub.add_argument("--beam", type=int, help="beam size (default decode.beam_size)")
+    sub.add_argument("--text", required=True, help="the source sentence")
+    sub.add_argument("--output", help="PNG to write (default: <run>/inspect.png)")
     command("prepare", "build the corpus named in data.corpus if its files are missing")
     sub = command("compare", "train once per variant of a config key and compare them")
     sub.add_argument("--vary", default="model.cell=lstm,peephole,cifg,gru",
@@ -140,9 +145,10 @@ def cmd_translate(args) -> None:
     _quiet_tensorflow()
     from nmt.translate import load_model, make_translator, repl, translate_stream
 
-    translator = make_translator(run, load_model(run))
+    model = load_model(run)
+    translator = make_translator(run, model)
     if args.input is None and sys.stdin.isatty():
-        repl(run, translator, beam, Path.home() / ".nmt_history")
+        repl(run, model, translator, beam, Path.home() / ".nmt_history")
         return
     source = (open(args.input, encoding="utf-8", errors="replace", newline="\n") if args.input
               else open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False))
@@ -151,6 +157,20 @@ def cmd_translate(args) -> None:
         translate_stream(run, translator, source, sink, beam)
     if args.output:
         sink.close()
+
+
+def cmd_inspect(args) -> None:
+    run, beam = _open_trained_run(args)
+    if not args.text.strip():
+        raise NmtError("--text: expected a sentence, got an empty string")
+    _quiet_tensorflow()
+    from nmt.inspect import inspect_sentence
+    from nmt.translate import load_model, make_translator
+
+    model = load_model(run)
+    output = Path(args.output) if args.output else run.directory / "inspect.png"
+    print(inspect_sentence(run, model, make_translator(run, model), args.text, beam, output))
+    print(f"plot written to {output}", file=sys.stderr)
 
 
 def cmd_prepare(args) -> None:
@@ -167,7 +187,7 @@ def cmd_compare(args) -> None:
 
 
 COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
-            "prepare": cmd_prepare, "compare": cmd_compare}
+            "prepare": cmd_prepare, "compare": cmd_compare, "inspect": cmd_inspect}
 
 
 def main(argv: list[str] | None = None) -> int:

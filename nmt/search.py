@@ -26,27 +26,34 @@ def _start(model: Seq2Seq, source):
     return memory, mask, keys, model.decoder.initial_state(finals)
 
 
-def greedy_search(model: Seq2Seq, source, ratio: float, offset: int):
-    """Token ids [batch, time] of the most likely next token at every step."""
+def greedy_search(model: Seq2Seq, source, ratio: float, offset: int, with_attention: bool = False):
+    """Token ids [batch, time] of the most likely next token at every step
+    (and, if asked, the attention weights [batch, time, source] of every step)."""
     memory, mask, keys, states = _start(model, source)
     batch = tf.shape(source)[0]
     limits = _length_limits(source, ratio, offset)
     tokens = tf.fill([batch], BOS_ID)
     finished = tf.zeros([batch], tf.bool)
     output = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    attention = tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, None])
 
-    def not_done(t, tokens, states, finished, output):
+    def not_done(t, tokens, states, finished, output, attention):
         return tf.logical_not(tf.reduce_all(finished))
 
-    def body(t, tokens, states, finished, output):
-        logits, states, _ = model.decoder.step(tokens, states, keys, memory, mask)
+    def body(t, tokens, states, finished, output, attention):
+        logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask)
         tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
         tokens = tf.where(finished, PAD_ID, tokens)
         output = output.write(t, tokens)
+        if with_attention:
+            attention = attention.write(t, tf.cast(weights, tf.float32))
         finished = finished | tf.equal(tokens, EOS_ID) | (t + 1 >= limits)
-        return t + 1, tokens, states, finished, output
+        return t + 1, tokens, states, finished, output, attention
 
-    _, _, _, _, output = tf.while_loop(not_done, body, (0, tokens, states, finished, output))
+    *_, output, attention = tf.while_loop(
+        not_done, body, (0, tokens, states, finished, output, attention))
+    if with_attention:
+        return tf.transpose(output.stack()), tf.transpose(attention.stack(), [1, 0, 2])
     return tf.transpose(output.stack())
 
 
@@ -57,8 +64,10 @@ def _gather_beams(tensor, beam_index, batch, beam):
     return tf.reshape(gathered, tf.shape(tensor))
 
 
-def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int):
-    """Token ids [batch, time] of the best hypothesis per sentence under the length penalty."""
+def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int,
+                with_attention: bool = False):
+    """Token ids [batch, time] of the best hypothesis per sentence under the length penalty
+    (and, if asked, that hypothesis' attention weights [batch, time, source])."""
     batch = tf.shape(source)[0]
     tiled_source = tf.repeat(source, beam, axis=0)
     memory, mask, keys, states = _start(model, tiled_source)
@@ -68,12 +77,13 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
     tokens = tf.fill([batch * beam], BOS_ID)
     finished = tf.zeros([batch, beam], tf.bool)
     history = tf.zeros([batch, beam, 0], tf.int32)
+    attention = tf.zeros([batch, beam, 0, tf.shape(source)[1] if with_attention else 0])
 
-    def not_done(t, tokens, states, scores, finished, history):
+    def not_done(t, tokens, states, scores, finished, history, attention):
         return tf.logical_not(tf.reduce_all(finished))
 
-    def body(t, tokens, states, scores, finished, history):
-        logits, states, _ = model.decoder.step(tokens, states, keys, memory, mask)
+    def body(t, tokens, states, scores, finished, history, attention):
+        logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         vocab = tf.shape(log_probs)[-1]
         log_probs = tf.reshape(log_probs, [batch, beam, vocab])
@@ -85,19 +95,26 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
         beam_index, new_tokens = flat_index // vocab, flat_index % vocab
         history = tf.concat([tf.gather(history, beam_index, batch_dims=1),
                              new_tokens[:, :, None]], axis=2)
+        if with_attention:
+            weights = tf.reshape(tf.cast(weights, tf.float32), [batch, beam, 1, -1])
+            attention = tf.concat([tf.gather(attention, beam_index, batch_dims=1),
+                                   tf.gather(weights, beam_index, batch_dims=1)], axis=2)
         was_finished = tf.gather(finished, beam_index, batch_dims=1)
         finished = was_finished | tf.equal(new_tokens, EOS_ID) | (t + 1 >= limits)
         states = tf.nest.map_structure(lambda s: _gather_beams(s, beam_index, batch, beam), states)
-        return t + 1, tf.reshape(new_tokens, [-1]), states, scores, finished, history
+        return t + 1, tf.reshape(new_tokens, [-1]), states, scores, finished, history, attention
 
     shapes = (tf.TensorShape([]), tf.TensorShape([None]), None, tf.TensorShape([None, beam]),
-              tf.TensorShape([None, beam]), tf.TensorShape([None, beam, None]))
-    _, _, _, scores, _, history = tf.while_loop(
-        not_done, body, (0, tokens, states, scores, finished, history),
+              tf.TensorShape([None, beam]), tf.TensorShape([None, beam, None]),
+              tf.TensorShape([None, beam, None, None]))
+    _, _, _, scores, _, history, attention = tf.while_loop(
+        not_done, body, (0, tokens, states, scores, finished, history, attention),
         shape_invariants=_invariants(shapes, states))
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(history, PAD_ID), tf.float32), axis=2)
     normalized = scores / tf.pow((5.0 + lengths) / 6.0, length_penalty)
     best = tf.argmax(normalized, axis=1, output_type=tf.int32)
+    if with_attention:
+        return tf.gather(history, best, batch_dims=1), tf.gather(attention, best, batch_dims=1)
     return tf.gather(history, best, batch_dims=1)
 
 
@@ -112,18 +129,25 @@ class Translator:
     def __init__(self, model: Seq2Seq, ratio: float, offset: int, length_penalty: float):
         self.model = model
         self.ratio, self.offset, self.length_penalty = ratio, offset, length_penalty
-        self._compiled: dict[int, tf.types.experimental.PolymorphicFunction] = {}
+        self._compiled: dict[tuple[int, bool], tf.types.experimental.PolymorphicFunction] = {}
 
-    def _function(self, beam: int):
-        if beam not in self._compiled:
+    def _function(self, beam: int, with_attention: bool = False):
+        key = (beam, with_attention)
+        if key not in self._compiled:
             spec = tf.TensorSpec([None, None], tf.int32)
             if beam == 1:
-                run = lambda source: greedy_search(self.model, source, self.ratio, self.offset)
+                run = lambda source: greedy_search(self.model, source, self.ratio, self.offset,
+                                                   with_attention)
             else:
                 run = lambda source: beam_search(self.model, source, beam, self.length_penalty,
-                                                 self.ratio, self.offset)
-            self._compiled[beam] = tf.function(run, input_signature=[spec])
-        return self._compiled[beam]
+                                                 self.ratio, self.offset, with_attention)
+            self._compiled[key] = tf.function(run, input_signature=[spec])
+        return self._compiled[key]
 
     def __call__(self, source, beam: int = 1):
         return self._function(beam)(tf.convert_to_tensor(source, tf.int32)).numpy()
+
+    def with_attention(self, source, beam: int = 1):
+        """(tokens [batch, time], attention [batch, time, source]) of the returned hypotheses."""
+        tokens, attention = self._function(beam, True)(tf.convert_to_tensor(source, tf.int32))
+        return tokens.numpy(), attention.numpy()

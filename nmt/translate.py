@@ -89,12 +89,13 @@ def _flush(run: Run, translator, batch: list[str], sink: TextIO, beam: int) -> i
 
 
 HELP = """Type a sentence and press Enter to translate it.
-  :beam N   use beam search with N hypotheses (1 = greedy)
-  :help     show this help
-  :quit     leave (Ctrl-D and Ctrl-C work too)"""
+  :beam N        use beam search with N hypotheses (1 = greedy)
+  :show [TEXT]   plot encoder gates and attention for TEXT (default: the last sentence)
+  :help          show this help
+  :quit          leave (Ctrl-D and Ctrl-C work too)"""
 
 
-def repl(run: Run, translator, beam: int, history_file: Path) -> None:
+def repl(run: Run, model, translator, beam: int, history_file: Path) -> None:
     """Interactive translation with line editing and history."""
     import readline
 
@@ -104,6 +105,7 @@ def repl(run: Run, translator, beam: int, history_file: Path) -> None:
         pass
     print(f"nmt {run.config.data.src_lang}->{run.config.data.tgt_lang} ({run.directory}), "
           f"beam {beam}. :help for commands.", file=sys.stderr)
+    last = ""
     try:
         while True:
             try:
@@ -122,10 +124,17 @@ def repl(run: Run, translator, beam: int, history_file: Path) -> None:
                 elif command == ":beam" and argument.strip().isdigit() and 1 <= int(argument) <= 100:
                     beam = int(argument)
                     print(f"beam size {beam}")
+                elif command == ":show" and (argument.strip() or last):
+                    from nmt.inspect import inspect_sentence
+
+                    path = run.directory / "inspect.png"
+                    inspect_sentence(run, model, translator, argument.strip() or last, beam, path)
+                    print(f"gates and attention plotted to {path}")
                 else:
                     print(f"unknown command {line!r}; :help lists the commands")
                 continue
             print(translate_lines(run, translator, [line], beam)[0])
+            last = line
     except KeyboardInterrupt:
         print(file=sys.stderr)
     finally:

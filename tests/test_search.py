@@ -89,3 +89,18 @@ def test_output_length_is_capped(reverser):
         limits = np.ceil((sources != 0).sum(1) * 0.5)
         lengths = (output != 0).sum(1)
         assert np.all(lengths <= limits)
+
+
+def test_attention_of_the_returned_hypothesis(reverser):
+    translator = Translator(reverser, 1.0, 2, 1.0)
+    source = pad([[4, 5, 6, 7, 8, 9, EOS_ID], [10, 11, 12, EOS_ID]])
+    for beam in (1, 4):
+        tokens, attention = translator.with_attention(source, beam)
+        assert np.array_equal(tokens, translator(source, beam))
+        assert attention.shape == (*tokens.shape, source.shape[1])
+        real = tokens != 0
+        np.testing.assert_allclose(attention[real].sum(-1), 1.0, atol=1e-5)
+        assert np.all(attention[1][:, 4:] < 1e-6), "padding must get no attention"
+        # Reversing: output k should look mostly at source position length-2-k.
+        peaks = attention[0, :6].argmax(-1)
+        assert (peaks == np.arange(5, -1, -1)).sum() >= 4, peaks
