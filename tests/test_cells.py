@@ -140,3 +140,14 @@ def test_saved_and_reloaded_model_gives_identical_outputs(tmp_path, name):
     model_checkpoint(reloaded).read(path).assert_consumed()
     inputs = (tf.constant([[5, 6, 7, 3, 0]]), tf.constant([[2, 9, 8, 0]]))
     np.testing.assert_array_equal(model(inputs).numpy(), reloaded(inputs).numpy())
+
+
+@pytest.mark.parametrize("encoder_cell, decoder_cell", [("gru", "lstm"), ("peephole", "gru")])
+def test_encoder_and_decoder_cells_are_set_separately(encoder_cell, decoder_cell):
+    config = ModelConfig(cell="lstm", encoder_cell=encoder_cell, decoder_cell=decoder_cell,
+                         embedding_dim=8, encoder_units=6, decoder_units=10, attention_units=8)
+    model = build_model(20, 20, config)
+    assert all(type(c) is CELLS[encoder_cell] for c in model.encoder.forward_cells)
+    assert all(type(c) is CELLS[decoder_cell] for c in model.decoder.cells)
+    logits = model((tf.constant([[5, 6, 3]]), tf.constant([[2, 7]])))
+    assert logits.shape == (1, 2, 20) and np.all(np.isfinite(logits.numpy()))

@@ -28,6 +28,11 @@ def write(tmp_path, text: str):
     ("train:\n  max_steps: 0\n", "train.max_steps: expected a value at least 1, got 0"),
     ("tokenizer:\n  shared: 1\n", "tokenizer.shared: expected true or false, got 1"),
     ("model: 3\n", "model: expected a mapping of keys"),
+    ("model:\n  cell: lstn\n", "model.cell: expected one of lstm, peephole, cifg, gru, got 'lstn'"),
+    ("model:\n  decoder_cell: GRU\n",
+     "model.decoder_cell: expected one of lstm, peephole, cifg, gru, got 'GRU'"),
+    ("model:\n  attention: luong\n",
+     "model.attention: expected one of luong_dot, luong_general, luong_concat, bahdanau, got 'luong'"),
     ("model: [\n", "line 2"),
 ])
 def test_bad_config_is_one_line_error_naming_the_key(tmp_path, text, message):
