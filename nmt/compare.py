@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from nmt.config import Config, load_config, parse_overrides
+from nmt.config import Config, load_config
 from nmt.errors import NmtError
 from nmt.files import write_atomic
 
@@ -112,7 +112,6 @@ def plot(key: str, results: dict[str, dict], path: Path) -> None:
 def compare(config_path: str, overrides: list[str], vary: str) -> Path:
     """Train every variant (resuming finished or partial ones) and write the report."""
     base = load_config(config_path, overrides)
-    parse_overrides(overrides)
     key, variants = parse_vary(vary)
     root = Path(base.run_root) / f"{base.name}-compare"
     for value in variants:
