@@ -49,7 +49,7 @@ ATTENTION_NAMES = ("luong_dot", "luong_general", "luong_concat", "bahdanau")
 
 @dataclass
 class ModelConfig:
-    cell: str = field(default="lstm", metadata=_range(choices=CELL_NAMES))
+    cell: str = field(default="cifg", metadata=_range(choices=CELL_NAMES))
     encoder_cell: Optional[str] = field(default=None, metadata=_range(choices=CELL_NAMES))
     decoder_cell: Optional[str] = field(default=None, metadata=_range(choices=CELL_NAMES))
     embedding_dim: int = field(default=256, metadata=_range(1, 8192))
