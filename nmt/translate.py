@@ -43,10 +43,20 @@ def make_translator(run: Run, model):
 
 
 def translate_lines(run: Run, translator, lines: list[str], beam: int,
-                    batch_size: int | None = None) -> list[str]:
-    """Translations in input order; blank lines stay blank.  Batches hold similar lengths."""
+                    batch_size: int | None = None, first_line: int = 1) -> list[str]:
+    """Translations in input order; blank lines stay blank.  Batches hold similar lengths.
+
+    Inputs longer than ``decode.max_input_length`` tokens are cut (with a warning
+    naming the line), so one odd line cannot take unbounded time or memory.
+    """
     batch_size = batch_size or run.config.decode.batch_size
+    limit = run.config.decode.max_input_length
     encoded = run.src_vocab.encode(lines)
+    for index, ids in enumerate(encoded):
+        if len(ids) > limit:
+            print(f"warning: input line {first_line + index} has {len(ids) - 1} subword tokens; "
+                  f"translating the first {limit - 1} (decode.max_input_length)", file=sys.stderr)
+            encoded[index] = ids[:limit - 1] + ids[-1:]
     results = [""] * len(lines)
     todo = [i for i, line in enumerate(lines) if line.strip()]
     todo.sort(key=lambda i: len(encoded[i]))
@@ -74,15 +84,15 @@ def translate_stream(run: Run, translator, source: TextIO, sink: TextIO, beam: i
     for line in source:
         batch.append(line.rstrip("\r\n"))
         if len(batch) == run.config.decode.batch_size:
-            count += _flush(run, translator, batch, sink, beam)
+            count += _flush(run, translator, batch, sink, beam, count + 1)
             batch = []
     if batch:
-        count += _flush(run, translator, batch, sink, beam)
+        count += _flush(run, translator, batch, sink, beam, count + 1)
     return count
 
 
-def _flush(run: Run, translator, batch: list[str], sink: TextIO, beam: int) -> int:
-    for text in translate_lines(run, translator, batch, beam):
+def _flush(run: Run, translator, batch: list[str], sink: TextIO, beam: int, first_line: int) -> int:
+    for text in translate_lines(run, translator, batch, beam, first_line=first_line):
         sink.write(text + "\n")
     sink.flush()
     return len(batch)

@@ -148,3 +148,14 @@ def test_bad_command_line(args, message):
 def test_bad_translate_arguments_for_a_trained_run(trained, args, message):
     _, path, _ = trained
     assert_one_line_error(run_cli("translate", "--config", str(path), *args, stdin="Hallo.\n"), message)
+
+
+def test_overlong_line_is_cut_with_a_warning_and_keeps_line_count(trained):
+    _, path, _ = trained
+    long_line = "Ich habe heute keine Zeit, " * 300
+    result = run_cli("translate", "--config", str(path), "decode.max_input_length=50",
+                     stdin=f"Hallo.\n{long_line}\n\u0007\U0001F600 Zeit!\n")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.split("\n")) == 4
+    assert "warning: input line 2 has" in result.stderr
+    assert "translating the first 49 (decode.max_input_length)" in result.stderr
