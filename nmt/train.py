@@ -9,6 +9,7 @@ sees the same batches in the same order.
 from __future__ import annotations
 
 import json
+import signal
 import statistics
 import sys
 import time
@@ -69,6 +70,11 @@ def masked_cross_entropy(logits, targets, label_smoothing: float = 0.0):
     if label_smoothing:
         losses = (1 - label_smoothing) * losses - label_smoothing * tf.reduce_mean(log_probs, -1)
     return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    """SIGTERM (as sent by schedulers and `kill`) stops training like Ctrl-C: checkpoint first."""
+    raise KeyboardInterrupt
 
 
 def _format_duration(seconds: float) -> str:
@@ -233,6 +239,7 @@ class Trainer:
         window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
         validated_at = -1
         last_tick = time.perf_counter()
+        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             while not self.out_of_budget():
                 dataset = epoch_dataset(self.corpus, cfg.batch_tokens, self.config.seed,
@@ -273,6 +280,8 @@ class Trainer:
             self.save()
             raise NmtError(f"interrupted at step {int(self.step)}; checkpoint saved in "
                            f"{self.run.checkpoints}; run the same command again to resume") from None
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
         if validated_at != int(self.step):
             self.validate()
         self.save()

@@ -62,3 +62,23 @@ def test_killed_run_resumes_from_last_checkpoint_and_matches_uninterrupted_run(t
     for name in names:
         np.testing.assert_allclose(final["killed"].get_tensor(name), final["reference"].get_tensor(name),
                                    atol=1e-5, err_msg=name)
+
+
+def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    config = tiny_config(tmp_path, train={"max_steps": 5000, "max_epochs": 1000,
+                                          "checkpoint_every": 1000, "log_every": 1})
+    path = save_config(tmp_path, config)
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "nmt.cli", "train", "--config", str(path)],
+                                   cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 120
+        while "step 5/" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 2
+    last = log.read_text().strip().splitlines()[-1]
+    match = re.fullmatch(r"error: interrupted at step (\d+); checkpoint saved in (.+); "
+                         r"run the same command again to resume", last)
+    assert match, last
+    assert latest_step(Path(match.group(2))) == int(match.group(1)) >= 5
