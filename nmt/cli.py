@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 
     command("train", "prepare data if missing, train (resuming), evaluate the best model")
     for name, text in (("translate", "translate a file, stdin, or interactively"),
-                       ("evaluate", "BLEU/chrF/TER of the best checkpoint on the test sets")):
+                       ("evaluate", "BLEU/chrF/TER of the best checkpoint on the test sets"),
+                       ("inspect", "plot encoder gate activations and attention for one sentence")):
         sub = command(name, text)
         sub.add_argument("--run", help="run directory (default: <run_root>/<name> from --config); "
                                        "overrides then apply to the run's own config")
@@ -69,11 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "translate":
             sub.add_argument("--input", help="file to translate (default: stdin or the REPL)")
             sub.add_argument("--output", help="file to write (default: stdout)")
-    sub = command("inspect", "plot encoder gate activations and attention for one sentence")
-    sub.add_argument("--run", help="run directory (default: <run_root>/<name> from --config)")
-    sub.add_argument("--beam", type=int, help="beam size (default decode.beam_size)")
-    sub.add_argument("--text", required=True, help="the source sentence")
-    sub.add_argument("--output", help="PNG to write (default: <run>/inspect.png)")
+        if name == "inspect":
+            sub.add_argument("--text", required=True, help="the source sentence")
+            sub.add_argument("--output", help="PNG to write (default: <run>/inspect.png)")
     command("prepare", "build the corpus named in data.corpus if its files are missing")
     sub = command("compare", "train once per variant of a config key and compare them")
     sub.add_argument("--vary", default="model.cell=lstm,peephole,cifg,gru",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nmt.config import Config, load_config
 from nmt.errors import NmtError
-from nmt.files import write_atomic
+from nmt.files import save_figure, write_atomic
 
 
 def parse_vary(text: str) -> tuple[str, list[str]]:
@@ -36,21 +36,22 @@ def variant_config(config_path: str, overrides: list[str], key: str, value: str,
     return replace(config, name=value, run_root=str(root))
 
 
-def decoding_speed(run, translator, sources: list[str], beam: int) -> float:
-    """Sentences per second over the test sources, after one warm-up batch."""
+def timed_translation(run, translator, sources: list[str], beam: int) -> tuple[list[str], float]:
+    """The translations of ``sources`` and sentences per second, after one warm-up batch
+    (so graph tracing is not counted)."""
     from nmt.translate import translate_lines
 
     translate_lines(run, translator, sources[:8], beam)
     started = time.perf_counter()
-    translate_lines(run, translator, sources, beam)
-    return len(sources) / (time.perf_counter() - started)
+    hypotheses = translate_lines(run, translator, sources, beam)
+    return hypotheses, len(sources) / (time.perf_counter() - started)
 
 
 def train_variant(config: Config) -> dict:
     from nmt.corpus import read_parallel
     from nmt.evaluate import score
     from nmt.train import Trainer, prepare_run, read_corpora
-    from nmt.translate import load_model, make_translator, translate_lines
+    from nmt.translate import load_model, make_translator
 
     corpora = read_corpora(config)
     run = prepare_run(config, corpora)
@@ -63,12 +64,13 @@ def train_variant(config: Config) -> dict:
     beam = config.decode.beam_size
     sources, references = read_parallel(config.data.test[0], config.data.src_lang,
                                         config.data.tgt_lang)
-    scores = score(translate_lines(run, translator, sources, beam), references)
+    hypotheses, sentences_per_second = timed_translation(run, translator, sources, beam)
+    scores = score(hypotheses, references)
     return {"parameters": trainer.model.count_params(), "steps": int(trainer.step),
             "train_tokens_per_second": round(statistics.median(speeds)) if speeds else None,
             "dev_loss": history[-1]["dev_loss"], "test_set": config.data.test[0],
             "BLEU": scores["BLEU"], "chrF": scores["chrF"],
-            "decode_sentences_per_second": round(decoding_speed(run, translator, sources, beam), 1),
+            "decode_sentences_per_second": round(sentences_per_second, 1),
             "beam_size": beam, "history": history}
 
 
@@ -103,10 +105,7 @@ def plot(key: str, results: dict[str, dict], path: Path) -> None:
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    tmp.replace(path)
+    save_figure(figure, path, dpi=110)
 
 
 def compare(config_path: str, overrides: list[str], vary: str) -> Path:
@@ -114,12 +113,12 @@ def compare(config_path: str, overrides: list[str], vary: str) -> Path:
     base = load_config(config_path, overrides)
     key, variants = parse_vary(vary)
     root = Path(base.run_root) / f"{base.name}-compare"
-    for value in variants:
-        variant_config(config_path, overrides, key, value, root)  # validate all before training
+    # Every variant's config is validated before the first one trains.
+    configs = {value: variant_config(config_path, overrides, key, value, root) for value in variants}
     results = {}
-    for value in variants:
+    for value, config in configs.items():
         print(f"== {key}={value}", file=sys.stderr)
-        results[value] = train_variant(variant_config(config_path, overrides, key, value, root))
+        results[value] = train_variant(config)
     write_atomic(root / "compare.json", json.dumps({"key": key, "results": results}, indent=2) + "\n")
     write_atomic(root / "compare.md", markdown(key, results))
     plot(key, results, root / "dev_loss.png")

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.data import pad
+from nmt.files import save_figure
 from nmt.run import Run
 from nmt.vocab import EOS_ID, PAD_ID
 
@@ -89,8 +90,4 @@ def draw(source_labels, target_labels, gates, attention, path: Path, title: str)
     axes.set_title("attention of the returned translation", fontsize=9, loc="left")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(path)
+    save_figure(figure, path, dpi=100)
