@@ -159,3 +159,21 @@ def test_overlong_line_is_cut_with_a_warning_and_keeps_line_count(trained):
     assert len(result.stdout.split("\n")) == 4
     assert "warning: input line 2 has" in result.stderr
     assert "translating the first 49 (decode.max_input_length)" in result.stderr
+
+
+def test_inspect_writes_a_plot_and_prints_the_translation(trained, tmp_path):
+    _, path, _ = trained
+    plot = tmp_path / "gates.png"
+    result = run_cli("inspect", "--config", str(path), "--text", "Ich habe keine Zeit.",
+                     "--beam", "2", "--output", str(plot))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_inspect_without_text_and_compare_with_bad_vary(trained):
+    _, path, _ = trained
+    assert_one_line_error(run_cli("inspect", "--config", str(path), "--text", "  "),
+                          "--text: expected a sentence, got an empty string")
+    assert_one_line_error(run_cli("compare", "--config", str(path), "--vary", "model.cell"),
+                          "--vary 'model.cell': expected key.path=value1,value2,...")
