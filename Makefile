@@ -29,7 +29,7 @@ evaluate: install
 	@$(NMT) evaluate --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
 data: install
-	@$(NMT) prepare --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
+	@$(NMT) prepare --config $(or $(CONFIG),configs/default.yaml) $(if $(CORPUS),--corpus $(CORPUS)) $(ARGS)
 
 compare: install
 	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)

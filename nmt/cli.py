@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -18,8 +17,6 @@ from nmt.config import Config, load_config, parse_overrides
 from nmt.errors import NmtError
 
 DEFAULT_CONFIG = "configs/default.yaml"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RECIPES = {"ding-de-en": "data_prep/ding.py"}
 
 
 def _quiet_tensorflow() -> None:
@@ -73,30 +70,37 @@ def _parser() -> argparse.ArgumentParser:
         if name == "inspect":
             sub.add_argument("--text", required=True, help="the source sentence")
             sub.add_argument("--output", help="PNG to write (default: <run>/inspect.png)")
-    command("prepare", "build the corpus named in data.corpus if its files are missing")
+    sub = command("prepare", "build a corpus (default: the one in data.corpus) unless it is built")
+    sub.add_argument("--corpus", help="recipe to build into data/<corpus>/ instead, e.g. debian-de-en")
     sub = command("compare", "train once per variant of a config key and compare them")
     sub.add_argument("--vary", default="model.cell=lstm,peephole,cifg,gru",
                      help="key.path=value1,value2,... (default: the four cells)")
     return parser
 
 
-def prepare(config: Config) -> None:
-    """Run the corpus recipe when the training files are not there yet."""
+def prepare(config: Config, corpus: str | None = None) -> None:
+    """Build the corpus the config trains on (or ``corpus`` into data/<corpus>/) if needed.
+
+    Files that exist without a ``stats.json`` were made by hand and are used as they are.
+    """
+    from data_prep.recipes import RECIPE_NAMES, build, find_recipe
+
     data = config.data
+    if corpus and corpus != data.corpus:
+        build(find_recipe(corpus, data), Path("data") / corpus, Path(data.cache))
+        return
+    out = Path(data.train).parent
     needed = [Path(f"{prefix}.{lang}") for prefix in [data.train, data.dev, *data.test]
               for lang in (data.src_lang, data.tgt_lang)]
-    if all(path.exists() for path in needed):
+    if all(path.exists() for path in needed) and not (out / "stats.json").exists():
         return
-    recipe = RECIPES.get(data.corpus)
-    if recipe is None:
+    try:
+        recipe = find_recipe(data.corpus, data)
+    except NmtError:
         missing = next(path for path in needed if not path.exists())
         raise NmtError(f"{missing}: corpus file not found, and data.corpus={data.corpus!r} has no "
-                       f"recipe (known: {', '.join(RECIPES)})")
-    out = Path(data.train).parent
-    print(f"building corpus {data.corpus} into {out}", file=sys.stderr)
-    result = subprocess.run([sys.executable, str(REPO_ROOT / recipe), "--out", str(out)])
-    if result.returncode != 0:
-        raise NmtError(f"recipe {recipe} for corpus {data.corpus} failed (exit {result.returncode})")
+                       f"recipe (recipes: {', '.join(RECIPE_NAMES)})") from None
+    build(recipe, out, Path(data.cache))
 
 
 def _open_trained_run(args):
@@ -173,7 +177,7 @@ def cmd_inspect(args) -> None:
 
 
 def cmd_prepare(args) -> None:
-    prepare(load_config(args.config, args.overrides))
+    prepare(load_config(args.config, args.overrides), args.corpus)
 
 
 def cmd_compare(args) -> None:

@@ -33,6 +33,8 @@ class DataConfig:
     src_lang: str = "de"
     tgt_lang: str = "en"
     max_length: int = field(default=64, metadata=_range(4, 4096))
+    sources: list[str] = field(default_factory=list)
+    cache: str = ".cache"
 
 
 @dataclass

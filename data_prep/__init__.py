@@ -1,0 +1,1 @@
+"""Corpus recipes: real parallel text fetched, cleaned and split without leaks (see recipes.py)."""

@@ -1,0 +1,105 @@
+"""Train/dev/test splits that do not leak.
+
+Near-duplicates are everywhere in real parallel text (the same help paragraph in
+ten files, the same UI label in five programs), so holding out random lines
+would put test sentences in train.  Instead whole documents - a help file, a
+campaign, a catalog, a Bible book - go to dev or test, sampled within each source
+so the held-out sets mirror the corpus mix; afterwards every train pair whose
+source or target side matches a dev/test side (in :func:`comparison_key` form) is
+dropped, and so is every repeat of a pair already kept.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from data_prep.clean import comparison_key
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class Pair:
+    src: str
+    tgt: str
+    source: str    # which resource it came from, e.g. "wesnoth"
+    document: str  # the unit held out as a whole, e.g. "wesnoth-1.16-httt"
+
+
+@dataclass
+class Splits:
+    train: list[Pair]
+    dev: list[Pair]
+    test: list[Pair]
+    removed: Counter  # reason -> number of pairs
+
+    def items(self):
+        return (("train", self.train), ("dev", self.dev), ("test", self.test))
+
+
+def _keys(pair: Pair) -> tuple[str, str]:
+    return "src:" + comparison_key(pair.src), "tgt:" + comparison_key(pair.tgt)
+
+
+def _held_out_documents(pairs: list[Pair], sizes: dict[str, int], seed: int) -> dict[str, str]:
+    """document -> "dev"/"test", drawn per source in proportion to its share of pairs."""
+    by_source: dict[str, Counter] = defaultdict(Counter)
+    for pair in pairs:
+        by_source[pair.source][pair.document] += 1
+    rng = random.Random(seed)
+    chosen: dict[str, str] = {}
+    for name, size in sizes.items():
+        taken = 0
+        sources = sorted(by_source)
+        for index, source in enumerate(sources):
+            share = sum(by_source[source].values()) / len(pairs)
+            quota = size - taken if index == len(sources) - 1 else round(size * share)
+            documents = sorted(d for d in by_source[source] if d not in chosen)
+            rng.shuffle(documents)
+            got = 0
+            for document in documents:
+                if got >= quota:
+                    break
+                if got + by_source[source][document] > 1.25 * quota + 10:
+                    continue  # too big for what is left: a whole catalog would swamp the set
+                chosen[document] = name
+                got += by_source[source][document]
+            taken += got
+    return chosen
+
+
+def split_by_document(pairs: list[Pair], dev_size: int, test_size: int, seed: int) -> Splits:
+    """Hold out whole documents for test and dev, then remove leaks and duplicates."""
+    # 5% more than asked for: duplicates inside the held-out documents are removed below
+    documents = _held_out_documents(pairs, {"test": round(test_size * 1.05),
+                                            "dev": round(dev_size * 1.05)}, seed)
+    grouped: dict[str, list[Pair]] = {"train": [], "dev": [], "test": []}
+    for pair in pairs:
+        grouped[documents.get(pair.document, "train")].append(pair)
+    removed: Counter = Counter()
+    held_keys: set[str] = set()
+    kept: dict[str, list[Pair]] = {}
+    for name in ("test", "dev", "train"):
+        kept[name], seen_pairs = [], set()
+        for pair in grouped[name]:
+            keys = _keys(pair)
+            if keys in seen_pairs:
+                removed[f"duplicate in {name}"] += 1
+            elif held_keys.intersection(keys):
+                removed[f"{name} pair overlapping a held-out side"] += 1
+            else:
+                seen_pairs.add(keys)
+                kept[name].append(pair)
+        if name != "train":
+            held_keys.update(k for pair in kept[name] for k in _keys(pair))
+    return Splits(kept["train"], kept["dev"], kept["test"], removed)
+
+
+def overlap(train: list[tuple[str, str]], held: list[tuple[str, str]]) -> int:
+    """How many held-out pairs share a normalized source or target side with train."""
+    train_keys = {k for src, tgt in train for k in ("src:" + comparison_key(src),
+                                                      "tgt:" + comparison_key(tgt))}
+    return sum(("src:" + comparison_key(src)) in train_keys or ("tgt:" + comparison_key(tgt)) in train_keys
+               for src, tgt in held)

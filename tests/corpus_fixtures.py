@@ -1,0 +1,105 @@
+"""Small files in the real formats of every corpus source, for recipes tested offline."""
+
+from __future__ import annotations
+
+import bz2
+import io
+import itertools
+import struct
+import tarfile
+import zipfile
+from pathlib import Path
+
+from data_prep import gettext_catalogs, libreoffice_help
+
+_DE_NOUNS = ["Hund", "Katze", "Vogel", "Pferd", "Maus", "Kuh", "Ziege", "Ente", "Fuchs", "Bär", "Wolf", "Hase"]
+_EN_NOUNS = ["dog", "cat", "bird", "horse", "mouse", "cow", "goat", "duck", "fox", "bear", "wolf", "hare"]
+_DE_VERBS = ["sieht", "sucht", "findet", "ruft", "hört", "jagt"]
+_EN_VERBS = ["sees", "seeks", "finds", "calls", "hears", "chases"]
+
+
+def sentence_pairs(count: int, offset: int = 0) -> list[tuple[str, str]]:
+    """Distinct German-English sentence pairs (distinct even with digits and case ignored)."""
+    combos = itertools.islice(itertools.product(range(len(_DE_NOUNS)), range(len(_DE_VERBS)),
+                                                range(len(_DE_NOUNS))), offset, offset + count)
+    return [(f"Der {_DE_NOUNS[a]} {_DE_VERBS[v]} heute den {_DE_NOUNS[b]} im Garten.",
+             f"The {_EN_NOUNS[a]} {_EN_VERBS[v]} the {_EN_NOUNS[b]} in the garden today.")
+            for a, v, b in combos]
+
+
+def write_mo(path: Path, messages: dict[str, str]) -> None:
+    """A GNU gettext .mo catalog (little-endian, no hash table) with the usual UTF-8 header."""
+    messages = {"": "Content-Type: text/plain; charset=UTF-8\n", **messages}
+    keys = sorted(messages)
+    ids = b"".join(k.encode() + b"\0" for k in keys)
+    strs = b"".join(messages[k].encode() + b"\0" for k in keys)
+    count, header = len(keys), 7 * 4
+    ids_start = header + 16 * count
+    strs_start = ids_start + len(ids)
+    table_ids, table_strs, offset_id, offset_str = [], [], ids_start, strs_start
+    for key in keys:
+        table_ids += [len(key.encode()), offset_id]
+        table_strs += [len(messages[key].encode()), offset_str]
+        offset_id += len(key.encode()) + 1
+        offset_str += len(messages[key].encode()) + 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack("<7I", 0x950412DE, 0, count, header, header + 8 * count, 0, 0)
+                     + struct.pack(f"<{2 * count}I", *table_ids)
+                     + struct.pack(f"<{2 * count}I", *table_strs) + ids + strs)
+
+
+def _package(cache: Path, name: str) -> Path:
+    root = cache / "debian" / name
+    root.mkdir(parents=True, exist_ok=True)
+    (root / ".unpacked").write_text(f"{name}_1.0_all.deb\n")
+    return root
+
+
+def fake_debian_cache(cache: Path, pairs: list[tuple[str, str]]) -> None:
+    """Every package debian-de-en reads, 'already unpacked', sharing ``pairs`` among them."""
+    chunks = [pairs[i::4] for i in range(4)]
+    ding = _package(cache, "trans-de-en") / "usr/share/trans/de-en"
+    ding.parent.mkdir(parents=True)
+    ding.write_text("# Version :: fixture\n" + "".join(f"{de} :: {en}\n" for de, en in chunks[0]),
+                    encoding="utf-8")
+    for lang, side in (("de", 0), ("en", 1)):
+        help_dir = libreoffice_help.help_language_dir(_package(cache, libreoffice_help.package(lang)), lang)
+        for number in range(0, len(chunks[1]), 5):
+            page = help_dir / "text" / f"page{number}.html"
+            page.parent.mkdir(parents=True, exist_ok=True)
+            body = "".join(f'<p id="par_id{i}" class="paragraph">{pair[side]}</p>\n'
+                           for i, pair in enumerate(chunks[1][number:number + 5]))
+            page.write_text(f"<html><body><h1 id=\"hd_id0\">Hilfe</h1>{body}</body></html>",
+                            encoding="utf-8")
+    campaigns = gettext_catalogs.WESNOTH_CAMPAIGNS
+    for index, campaign in enumerate(campaigns):
+        root = _package(cache, gettext_catalogs.wesnoth_package(campaign))
+        write_mo(root / f"usr/share/games/wesnoth/1.16/locale/de/LC_MESSAGES/wesnoth-{campaign}.mo",
+                 {en: de for de, en in chunks[2][index::len(campaigns)]})
+    packages = [p.format(lang="de") for p in gettext_catalogs.UI_PACKAGES]
+    for index, package in enumerate(packages):
+        root = _package(cache, package)
+        write_mo(root / f"usr/share/locale/de/LC_MESSAGES/{package}.mo",
+                 {"_" + en: "&" + de for de, en in chunks[3][index::len(packages)]})
+
+
+def manythings_zip(path: Path, pairs: list[tuple[str, str]]) -> None:
+    lines = "".join(f"{en}\t{de}\tCC-BY 2.0 (France) Attribution: tatoeba.org #{i} (a) & #{i + 1} (b)\n"
+                    for i, (de, en) in enumerate(pairs))
+    with zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr("deu.txt", lines)
+        bundle.writestr("_about.txt", "fixture")
+
+
+def tatoeba_files(directory: Path, pairs: list[tuple[str, str]]) -> None:
+    """deu_sentences.tsv.bz2, eng_sentences.tsv.bz2 and links.tar.bz2 as Tatoeba exports them."""
+    de_lines = "".join(f"{2 * i + 1}\tdeu\t{de}\n" for i, (de, _) in enumerate(pairs))
+    en_lines = "".join(f"{2 * i + 2}\teng\t{en}\n" for i, (_, en) in enumerate(pairs))
+    (directory / "deu_sentences.tsv.bz2").write_bytes(bz2.compress(de_lines.encode()))
+    (directory / "eng_sentences.tsv.bz2").write_bytes(bz2.compress(en_lines.encode()))
+    links = "".join(f"{2 * i + 1}\t{2 * i + 2}\n{2 * i + 2}\t{2 * i + 1}\n" for i in range(len(pairs)))
+    with tarfile.open(directory / "links.tar.bz2", "w:bz2") as bundle:
+        data = links.encode()
+        info = tarfile.TarInfo("links.csv")
+        info.size = len(data)
+        bundle.addfile(info, io.BytesIO(data))
