@@ -4,6 +4,7 @@
       config.yaml          resolved configuration the run was created with
       meta.json            vocabulary sizes and tokenizer fingerprints
       spm.model            sentencepiece model (spm.src.model + spm.tgt.model if not shared)
+      encoded/train/       the training corpus as token ids (memory-mapped while training)
       checkpoints/         latest training checkpoints (model, optimizer, position)
       best/                checkpoint with the best dev score, plus best.json
       tensorboard/         training curves
@@ -18,7 +19,9 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from nmt import config as config_module
@@ -51,18 +54,21 @@ def _vocab_files(shared: bool) -> tuple[str, str]:
     return ("spm.model", "spm.model") if shared else ("spm.src.model", "spm.tgt.model")
 
 
-def create_run(config: Config, sources: list[str], targets: list[str]) -> None:
-    """Train the tokenizer(s) and write a new run directory in one rename."""
+def create_run(config: Config, lines: Callable[[str], Iterable[str]]) -> None:
+    """Train the tokenizer(s) and write a new run directory in one rename.
+
+    ``lines("src")`` / ``lines("tgt")`` stream one side of the training corpus.
+    """
     target = config.run_dir
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{config.name}.partial-"))
     try:
         src_file, tgt_file = _vocab_files(config.tokenizer.shared)
         if config.tokenizer.shared:
-            models = {src_file: train_sentencepiece(sources + targets, config.tokenizer)}
+            models = {src_file: train_sentencepiece(chain(lines("src"), lines("tgt")), config.tokenizer)}
         else:
-            models = {src_file: train_sentencepiece(sources, config.tokenizer),
-                      tgt_file: train_sentencepiece(targets, config.tokenizer)}
+            models = {src_file: train_sentencepiece(lines("src"), config.tokenizer),
+                      tgt_file: train_sentencepiece(lines("tgt"), config.tokenizer)}
         for name, data in models.items():
             (staging / name).write_bytes(data)
         src_vocab, tgt_vocab = SubwordVocab(staging / src_file), SubwordVocab(staging / tgt_file)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from nmt.config import Config, dump_config
-from nmt.corpus import read_parallel
+from nmt.corpus import count_parallel, iter_parallel, parallel_paths, read_parallel
 from nmt.errors import NmtError
 from nmt.files import write_atomic
 from nmt.run import Run, check_compatible, create_run, open_run
@@ -24,18 +24,57 @@ from nmt.run import Run, check_compatible, create_run, open_run
 
 @dataclass
 class Corpora:
-    train: tuple[list[str], list[str]]
+    train_pairs: int  # the training corpus itself is streamed from its files, never held
     dev: tuple[list[str], list[str]]
 
 
 def read_corpora(config: Config) -> Corpora:
-    """Read and check every file the run will need, before anything is written."""
+    """Check every file the run will need, before anything is written; keep only dev."""
     data = config.data
-    corpora = Corpora(train=read_parallel(data.train, data.src_lang, data.tgt_lang),
-                      dev=read_parallel(data.dev, data.src_lang, data.tgt_lang))
+    train_pairs = count_parallel(data.train, data.src_lang, data.tgt_lang)
     for prefix in data.test:
-        read_parallel(prefix, data.src_lang, data.tgt_lang)
-    return corpora
+        count_parallel(prefix, data.src_lang, data.tgt_lang)
+    return Corpora(train_pairs, read_parallel(data.dev, data.src_lang, data.tgt_lang))
+
+
+def training_pairs(config: Config):
+    """The training corpus, streamed pair by pair."""
+    return iter_parallel(config.data.train, config.data.src_lang, config.data.tgt_lang)
+
+
+def training_side(config: Config, side: str):
+    """One side ("src" or "tgt") of the training corpus, streamed, blank lines left out."""
+    index = 0 if side == "src" else 1
+    return (pair[index] for pair in training_pairs(config) if pair[index].strip())
+
+
+def encoded_training_corpus(run: Run):
+    """The training corpus as memory-mapped token ids, tokenized on first use.
+
+    The ids are cached in the run directory and remade when the corpus files,
+    the tokenizer or ``data.max_length`` change.
+    """
+    from nmt.data import encode_to_disk, open_encoded
+
+    config = run.config
+    files = parallel_paths(config.data.train, config.data.src_lang, config.data.tgt_lang)
+    fingerprint = {"files": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+                   "tokenizers": [run.src_vocab.fingerprint, run.tgt_vocab.fingerprint],
+                   "max_length": config.data.max_length}
+    directory = run.directory / "encoded" / "train"
+    corpus = open_encoded(directory, fingerprint)
+    if corpus is None:
+        print(f"tokenizing the training corpus into {directory}", file=sys.stderr)
+        dropped = encode_to_disk(training_pairs(config), run.src_vocab, run.tgt_vocab,
+                                 config.data.max_length, directory, fingerprint)
+        if dropped:
+            print(f"skipping {dropped} training pairs with an empty side or longer than "
+                  f"{config.data.max_length} tokens (data.max_length)", file=sys.stderr)
+        corpus = open_encoded(directory, fingerprint)
+    if not len(corpus):
+        raise NmtError(f"{config.data.train}: no training pair within "
+                       f"data.max_length={config.data.max_length} tokens")
+    return corpus
 
 
 def prepare_run(config: Config, corpora: Corpora) -> Run:
@@ -47,8 +86,8 @@ def prepare_run(config: Config, corpora: Corpora) -> Run:
         run.config = config
         return run
     print(f"training the {config.tokenizer.type} tokenizer ({config.tokenizer.vocab_size} pieces) "
-          f"on {len(corpora.train[0])} training pairs", file=sys.stderr)
-    create_run(config, *corpora.train)
+          f"on {corpora.train_pairs} training pairs", file=sys.stderr)
+    create_run(config, lambda side: training_side(config, side))
     run = open_run(config.run_dir)
     run.config = config
     return run
@@ -91,25 +130,17 @@ class Trainer:
         import tensorflow as tf
 
         from nmt.checkpoint import model_checkpoint, training_checkpoint
-        from nmt.data import EncodedCorpus, epoch_size, filter_length, plan_batches
+        from nmt.data import EncodedCorpus, epoch_size, plan_batches
         from nmt.model import build_model
         from nmt.translate import make_translator
 
         self.run, self.config = run, run.config
         train_cfg = self.config.train
         keras.utils.set_random_seed(self.config.seed)
-        encoded = EncodedCorpus(run.src_vocab.encode(corpora.train[0]),
-                                run.tgt_vocab.encode(corpora.train[1]))
-        self.corpus, dropped = filter_length(encoded, self.config.data.max_length)
-        if not len(self.corpus):
-            raise NmtError(f"{self.config.data.train}: no training pair within "
-                           f"data.max_length={self.config.data.max_length} tokens")
-        if dropped:
-            print(f"skipping {dropped} training pairs longer than {self.config.data.max_length} "
-                  f"tokens (data.max_length)", file=sys.stderr)
+        self.corpus = encoded_training_corpus(run)
         self.dev_sources, self.dev_references = corpora.dev
-        self.dev_corpus = EncodedCorpus(run.src_vocab.encode(self.dev_sources),
-                                        run.tgt_vocab.encode(self.dev_references))
+        self.dev_corpus = EncodedCorpus.from_lists(run.src_vocab.encode(self.dev_sources),
+                                                   run.tgt_vocab.encode(self.dev_references))
         self.dev_batches = plan_batches(self.dev_corpus, train_cfg.batch_tokens, 0, 0)
         self.model = build_model(run.src_vocab.size, run.tgt_vocab.size, self.config.model)
         self.optimizer = keras.optimizers.Adam(train_cfg.learning_rate,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 from nmt.config import TokenizerConfig
@@ -16,8 +17,12 @@ from nmt.errors import NmtError
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
-def train_sentencepiece(lines: list[str], config: TokenizerConfig) -> bytes:
-    """Train a sentencepiece model in memory and return its serialized bytes."""
+def train_sentencepiece(lines: Iterable[str], config: TokenizerConfig) -> bytes:
+    """Train a sentencepiece model on a stream of lines; return its serialized bytes.
+
+    Sentencepiece keeps at most ``input_sentence_size`` lines (a uniform sample
+    of the stream), which bounds its memory on large corpora.
+    """
     import sentencepiece as spm
 
     model = io.BytesIO()
@@ -27,7 +32,7 @@ def train_sentencepiece(lines: list[str], config: TokenizerConfig) -> bytes:
             model_type=config.type, vocab_size=config.vocab_size,
             character_coverage=config.character_coverage, byte_fallback=True,
             pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
-            hard_vocab_limit=False, input_sentence_size=2_000_000, shuffle_input_sentence=True,
+            hard_vocab_limit=False, input_sentence_size=1_000_000, shuffle_input_sentence=True,
             minloglevel=2, num_threads=2)
     except RuntimeError as error:
         raise NmtError(f"tokenizer: sentencepiece training failed: {str(error).strip()}") from None

@@ -113,8 +113,9 @@ def test_tokenizer_that_does_not_match_the_model_is_refused(trained, tmp_path):
     other_path = save_config(tmp_path, other, "other.yaml")
     from nmt.config import load_config
     from nmt.run import create_run
-    from nmt.corpus import read_parallel
-    create_run(load_config(other_path), *read_parallel(other["data"]["train"], "de", "en"))
+    from nmt.train import training_side
+    config = load_config(other_path)
+    create_run(config, lambda side: training_side(config, side))
     shutil.copy(tmp_path / "runs" / "other" / "spm.model", run / "spm.model")
     before = sorted(p.name for p in run.rglob("*"))
     result = run_cli("translate", "--run", str(run), stdin="Hallo.\n")

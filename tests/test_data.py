@@ -23,7 +23,7 @@ def test_sentencepiece_with_byte_fallback_round_trips_unseen_characters(tmp_path
 
 
 def corpus_of(lengths):
-    return EncodedCorpus([[5] * n for n in lengths], [[6] * (n + 1) for n in lengths])
+    return EncodedCorpus.from_lists([[5] * n for n in lengths], [[6] * (n + 1) for n in lengths])
 
 
 def test_batches_cover_every_pair_once_within_the_token_budget():
@@ -32,7 +32,7 @@ def test_batches_cover_every_pair_once_within_the_token_budget():
     batches = plan_batches(corpus, batch_tokens=200, seed=1, epoch=0)
     assert sorted(np.concatenate(batches).tolist()) == list(range(500))
     for batch in batches:
-        longest = max(max(len(corpus.sources[i]), len(corpus.targets[i])) for i in batch)
+        longest = max(max(len(corpus.source(i)), len(corpus.target(i))) for i in batch)
         assert longest * len(batch) <= 200 or len(batch) == 1
 
 
@@ -46,7 +46,7 @@ def test_batch_order_depends_only_on_seed_and_epoch():
 
 
 def test_teacher_forcing_arrays_are_shifted_and_padded():
-    corpus = EncodedCorpus([[7, 8, EOS_ID], [9, EOS_ID]], [[10, 11, EOS_ID], [12, EOS_ID]])
+    corpus = EncodedCorpus.from_lists([[7, 8, EOS_ID], [9, EOS_ID]], [[10, 11, EOS_ID], [12, EOS_ID]])
     source, target_in, target_out = make_arrays(corpus, np.array([0, 1]))
     assert source.tolist() == [[7, 8, EOS_ID], [9, EOS_ID, PAD_ID]]
     assert target_in.tolist() == [[BOS_ID, 10, 11], [BOS_ID, 12, PAD_ID]]
@@ -55,4 +55,53 @@ def test_teacher_forcing_arrays_are_shifted_and_padded():
 
 def test_length_filter():
     kept, dropped = filter_length(corpus_of([3, 10, 30]), max_length=10)
-    assert dropped == 2 and kept.sources == [[5] * 3]
+    assert dropped == 2 and len(kept) == 1 and kept.source(0).tolist() == [5] * 3
+
+
+def encode_fixture(tmp_path, pairs, max_length=60, name="corpus"):
+    from nmt.data import encode_to_disk, open_encoded
+
+    path = tmp_path / "spm.model"
+    if not path.exists():
+        path.write_bytes(train_sentencepiece([s for pair in shipped_pairs("train", 300) for s in pair],
+                                             TokenizerConfig(vocab_size=400)))
+    vocab = SubwordVocab(path)
+    directory = tmp_path / "encoded"
+    dropped = encode_to_disk(iter(pairs), vocab, vocab, max_length, directory, {"corpus": name})
+    return vocab, dropped, open_encoded(directory, {"corpus": name})
+
+
+def test_corpus_streamed_to_disk_matches_in_memory_encoding(tmp_path, monkeypatch):
+    import nmt.data
+
+    monkeypatch.setattr(nmt.data, "ENCODE_CHUNK", 7)  # many chunks, one partly filled
+    pairs = shipped_pairs("train", 50) + [("", "empty source"), ("x " * 40, "too long")]
+    vocab, dropped, corpus = encode_fixture(tmp_path, pairs)
+    expected, expected_dropped = filter_length(EncodedCorpus.from_lists(
+        vocab.encode([s for s, _ in pairs]), vocab.encode([t for _, t in pairs])), 60)
+    assert dropped == expected_dropped >= 2
+    assert isinstance(corpus.src_ids, np.memmap)
+    assert len(corpus) == len(expected) == len(pairs) - dropped
+    for i in range(len(corpus)):
+        assert corpus.source(i).tolist() == expected.source(i).tolist()
+        assert corpus.target(i).tolist() == expected.target(i).tolist()
+    from nmt.data import open_encoded
+    assert open_encoded(tmp_path / "encoded", {"corpus": "something else"}) is None
+
+
+def test_encoding_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
+    import tracemalloc
+
+    import nmt.data
+
+    monkeypatch.setattr(nmt.data, "ENCODE_CHUNK", 200)
+    base = shipped_pairs("train", 2000)
+    encode_fixture(tmp_path, base[:10])  # tokenizer trained outside the measurement
+    peaks = []
+    for copies in (1, 4):
+        tracemalloc.start()
+        encode_fixture(tmp_path, (pair for _ in range(copies) for pair in base))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    # 3x more pairs may add their 16 bytes of offsets, nothing proportional to the text
+    assert peaks[1] < 1.2 * peaks[0] + 16 * 3 * len(base), peaks
