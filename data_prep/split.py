@@ -71,10 +71,17 @@ def _held_out_documents(pairs: list[Pair], sizes: dict[str, int], seed: int) -> 
 
 
 def split_by_document(pairs: list[Pair], dev_size: int, test_size: int, seed: int) -> Splits:
-    """Hold out whole documents for test and dev, then remove leaks and duplicates."""
-    # 5% more than asked for: duplicates inside the held-out documents are removed below
-    documents = _held_out_documents(pairs, {"test": round(test_size * 1.05),
-                                            "dev": round(dev_size * 1.05)}, seed)
+    """Hold out whole documents for test and dev (at least ``dev_size`` and
+    ``test_size`` pairs after deduplication), then remove leaks and duplicates."""
+    for margin in (1.05, 1.1, 1.2, 1.4, 2.0):  # duplicates inside held-out documents are removed
+        splits = _split(pairs, round(dev_size * margin), round(test_size * margin), seed)
+        if len(splits.dev) >= dev_size and len(splits.test) >= test_size:
+            break
+    return splits
+
+
+def _split(pairs: list[Pair], dev_size: int, test_size: int, seed: int) -> Splits:
+    documents = _held_out_documents(pairs, {"test": test_size, "dev": dev_size}, seed)
     grouped: dict[str, list[Pair]] = {"train": [], "dev": [], "test": []}
     for pair in pairs:
         grouped[documents.get(pair.document, "train")].append(pair)
