@@ -81,6 +81,7 @@ class TrainConfig:
     keep_checkpoints: int = field(default=3, metadata=_range(1, 1000))
     validate_every: Optional[int] = field(default=None, metadata=_range(1))
     patience: Optional[int] = field(default=None, metadata=_range(1))
+    nonfinite_loss: str = field(default="stop", metadata=_range(choices=("stop", "skip")))
 
 
 @dataclass

@@ -177,16 +177,24 @@ class Trainer:
                                                     self.config.train.label_smoothing)
             loss = loss_sum / tokens
         variables = self.model.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss_sum, tokens
+        gradients = tape.gradient(loss, variables)
+        finite = tf.math.is_finite(loss) & tf.math.is_finite(tf.linalg.global_norm(gradients))
+        # a NaN or inf update would poison every weight: apply only finite ones
+        def apply() -> tf.Tensor:
+            self.optimizer.apply_gradients(zip(gradients, variables))
+            return tf.constant(True)
+
+        return loss_sum, tokens, tf.cond(finite, apply, lambda: tf.constant(False))
 
     def restore(self) -> None:
         latest = self.manager.latest_checkpoint
         if latest is None:
             return
+        import tensorflow as tf
+
         try:
             self.checkpoint.restore(latest).assert_consumed()
-        except (ValueError, AssertionError) as error:
+        except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:
             raise NmtError(f"{latest}: checkpoint does not fit the model in "
                            f"{self.run.directory / 'config.yaml'} "
                            f"({str(error).strip().splitlines()[0][:160]})") from None
@@ -194,7 +202,17 @@ class Trainer:
               f"(epoch {int(self.epoch) + 1}, batch {int(self.batch_in_epoch)})", file=sys.stderr)
 
     def save(self) -> None:
-        self.manager.save(checkpoint_number=int(self.step))
+        """Write a checkpoint; TensorFlow writes it under a temporary name and updates the
+        ``checkpoint`` index last, so a failed or killed save leaves the previous one current."""
+        import tensorflow as tf
+
+        try:
+            self.manager.save(checkpoint_number=int(self.step))
+        except (OSError, tf.errors.OpError) as error:
+            reason = getattr(error, "message", None) or str(error)
+            raise NmtError(f"{self.run.checkpoints}: cannot write a checkpoint at step {int(self.step)} "
+                           f"({reason.strip().splitlines()[0][:160]}); the previous checkpoint "
+                           f"({self.manager.latest_checkpoint or 'none'}) is intact") from None
 
     def total_steps(self) -> int:
         planned = self.config.train.max_epochs * self.steps_per_epoch
@@ -276,7 +294,11 @@ class Trainer:
                 dataset = epoch_dataset(self.corpus, cfg.batch_tokens, self.config.seed,
                                         int(self.epoch), skip=int(self.batch_in_epoch))
                 for source, target_in, target_out in dataset:
-                    loss_sum, tokens = self.train_step(source, target_in, target_out)
+                    loss_sum, tokens, finite = self.train_step(source, target_in, target_out)
+                    if not finite:
+                        self._nonfinite(float(loss_sum) / float(tokens))
+                        self.batch_in_epoch.assign_add(1)
+                        continue
                     window_loss += float(loss_sum)
                     window_tokens += float(tokens)
                     self.step.assign_add(1)
@@ -319,6 +341,18 @@ class Trainer:
         print(f"training done at step {int(self.step)} after "
               f"{_format_duration(float(self.elapsed))}; best dev BLEU {float(self.best_score):.2f}",
               file=sys.stderr)
+
+    def _nonfinite(self, loss: float) -> None:
+        """A batch gave a NaN/inf loss or gradient (nothing was updated): stop or skip it."""
+        where = f"step {int(self.step) + 1} (epoch {int(self.epoch) + 1}, batch {int(self.batch_in_epoch) + 1})"
+        if self.config.train.nonfinite_loss == "skip":
+            print(f"warning: non-finite loss ({loss}) at {where}; batch skipped "
+                  f"(train.nonfinite_loss=skip)", file=sys.stderr)
+            return
+        latest = self.manager.latest_checkpoint or "none yet"
+        raise NmtError(f"non-finite loss ({loss}) at {where}; stopped without saving, the last "
+                       f"checkpoint ({latest}) is intact. Lower train.learning_rate or set "
+                       f"train.nonfinite_loss=skip")
 
     def _log(self, loss: float, tokens_per_second: float, total: int) -> None:
         import tensorflow as tf

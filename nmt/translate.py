@@ -27,7 +27,7 @@ def load_model(run: Run, prefer_best: bool = True):
     model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model)
     try:
         model_checkpoint(model).restore(path).assert_consumed()
-    except (ValueError, AssertionError, tf.errors.OpError) as error:
+    except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:  # IndexError: torn file
         first = str(error).strip().splitlines()[0][:200]
         raise NmtError(f"{path}: checkpoint does not fit the model in "
                        f"{run.directory / 'config.yaml'} and its tokenizer ({first})") from None
@@ -64,7 +64,8 @@ def translate_lines(run: Run, translator, lines: list[str], beam: int,
         chunk = todo[start:start + batch_size]
         output = translator(pad([encoded[i] for i in chunk]), beam)
         for index, text in zip(chunk, run.tgt_vocab.decode(_until_eos(output))):
-            results[index] = text
+            # byte-fallback pieces can decode to line breaks; one input line, one output line
+            results[index] = " ".join(text.splitlines())
     return results
 
 

@@ -1,0 +1,258 @@
+"""Faults: kills at random points, torn checkpoint writes, NaN losses, full disks, hostile text,
+and run directories that try to make the loader run code."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO, run_cli, save_config, tiny_config
+
+# Starts `nmt` with TensorFlow's checkpoint-index rename slowed down, so that a kill can
+# land while a checkpoint is half written: its data files exist, its index entry does not.
+SLOW_INDEX_WRITES = """
+import pathlib, sys, time
+from tensorflow.python.lib.io import file_io
+rename = file_io.rename
+def slow_rename(old, new, overwrite=False):
+    if pathlib.Path(new).name == "checkpoint":
+        pathlib.Path(new).with_name("WRITING").touch()
+        time.sleep(0.3)
+    rename(old, new, overwrite)
+    pathlib.Path(new).with_name("WRITING").unlink(missing_ok=True)
+file_io.rename = slow_rename
+from nmt.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def indexed_step(checkpoints: Path) -> int | None:
+    path = tf.train.latest_checkpoint(str(checkpoints))
+    return int(path.rsplit("-", 1)[1]) if path else None
+
+
+def start_training(config_path: Path, log: Path) -> subprocess.Popen:
+    handle = open(log, "a")
+    return subprocess.Popen([sys.executable, "-c", SLOW_INDEX_WRITES, "train", "--config", str(config_path)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=handle)
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return condition()
+
+
+def test_sigkill_at_random_points_always_resumes_from_a_complete_checkpoint(tmp_path):
+    config = tiny_config(tmp_path, train={"max_steps": 400, "max_epochs": 1000, "checkpoint_every": 3,
+                                          "log_every": 1, "validate_every": 50})
+    path = save_config(tmp_path, config)
+    run = tmp_path / "runs" / "tiny"
+    checkpoints, log = run / "checkpoints", tmp_path / "train.log"
+    rng = random.Random(20261125)
+    previous, torn_writes = 0, 0
+    for kill in range(6):
+        process = start_training(path, log)
+        if kill in (0, 3):  # inside a checkpoint write
+            assert wait_for(lambda: (checkpoints / "WRITING").exists()
+                            and (indexed_step(checkpoints) or 0) > previous, process)
+        else:  # anywhere: after a random number of further steps
+            target = previous + rng.randint(4, 40)
+            wait_for(lambda: (indexed_step(checkpoints) or 0) >= target, process)
+            time.sleep(rng.uniform(0, 0.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        torn_writes += (checkpoints / "WRITING").exists()
+        (checkpoints / "WRITING").unlink(missing_ok=True)
+        step = indexed_step(checkpoints)
+        assert step is not None and previous <= step < 400, f"kill {kill}: step {step}"
+        reader = tf.train.load_checkpoint(str(checkpoints / f"ckpt-{step}"))  # complete and readable
+        assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == step
+        previous = step
+    assert torn_writes >= 2, "no kill landed inside a checkpoint write"
+    finished = run_cli("train", "--config", str(path))
+    assert finished.returncode == 0, finished.stderr
+    assert f"resuming {run} from step {previous} " in finished.stderr
+    assert "training done at step 400" in finished.stderr
+    translated = run_cli("translate", "--config", str(path), stdin="Ich habe keine Zeit.\n")
+    assert translated.returncode == 0 and len(translated.stdout.splitlines()) == 1, translated.stderr
+
+
+def poisoned_loss_after(calls_before_nan: int):
+    """masked_cross_entropy that returns NaN from its ``calls_before_nan + 1``-th call on."""
+    import nmt.train
+
+    original = nmt.train.masked_cross_entropy
+    calls = tf.Variable(0)
+
+    def poisoned(logits, targets, label_smoothing=0.0):
+        loss_sum, tokens = original(logits, targets, label_smoothing)
+        calls.assign_add(1)
+        # adding NaN keeps the gradient of the finite steps clean (tf.where's would not be)
+        return loss_sum + tf.where(calls > calls_before_nan, np.nan, 0.0), tokens
+    return poisoned
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_nonfinite_loss_stops_or_skips_and_never_corrupts_weights(tmp_path, monkeypatch, policy, capsys):
+    import nmt.train
+    from nmt.config import load_config
+    from nmt.errors import NmtError
+
+    config = tiny_config(tmp_path, train={"max_steps": 8, "max_epochs": 2, "checkpoint_every": 2,
+                                          "nonfinite_loss": policy})
+    loaded = load_config(save_config(tmp_path, config))
+    monkeypatch.setattr(nmt.train, "masked_cross_entropy", poisoned_loss_after(4))
+    checkpoints = Path(config["run_root"]) / "tiny" / "checkpoints"
+    if policy == "stop":
+        with pytest.raises(NmtError, match=r"^non-finite loss \(nan\) at step 5 \(epoch 1, batch 5\); "
+                                           r"stopped without saving, the last checkpoint \(.*ckpt-4\) is intact"):
+            nmt.train.train(loaded)
+        assert indexed_step(checkpoints) == 4
+    else:
+        nmt.train.train(loaded)
+        assert capsys.readouterr().err.count("batch skipped (train.nonfinite_loss=skip)") >= 4
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(checkpoints)))
+    for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(checkpoints))):
+        if name.startswith("model/"):
+            assert np.all(np.isfinite(reader.get_tensor(name))), name
+
+
+def limit_file_size(limit: int):
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_full_disk_while_checkpointing_is_a_clear_error_and_keeps_the_last_checkpoint(tmp_path):
+    config = tiny_config(tmp_path, train={"max_steps": 4, "checkpoint_every": 2})
+    path = save_config(tmp_path, config)
+    assert run_cli("train", "--config", str(path)).returncode == 0
+    checkpoints = tmp_path / "runs" / "tiny" / "checkpoints"
+    before = indexed_step(checkpoints)
+    more = save_config(tmp_path, tiny_config(tmp_path, train={"max_steps": 8, "checkpoint_every": 2}), "more.yaml")
+    result = subprocess.run([sys.executable, "-m", "nmt.cli", "train", "--config", str(more)], cwd=REPO,
+                            capture_output=True, text=True, preexec_fn=limit_file_size(20_000))
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"error: {re.escape(str(checkpoints))}: cannot write a checkpoint at step 6 \(.+\); "
+                        rf"the previous checkpoint \(.*ckpt-{before}\) is intact", last), last
+    assert "Traceback" not in result.stderr
+    assert indexed_step(checkpoints) == before
+    tf.train.load_checkpoint(tf.train.latest_checkpoint(str(checkpoints)))
+
+
+# ---- run directories that try to run code --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("faults")
+    path = save_config(tmp_path, tiny_config(tmp_path))
+    assert run_cli("train", "--config", str(path)).returncode == 0
+    return tmp_path / "runs" / "tiny"
+
+
+def copy_run(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    return copy
+
+
+class Payload:
+    """Unpickling this runs a shell command: what a malicious model file would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def assert_refused(result, message: str) -> None:
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: " + message), result.stderr
+
+
+def test_pickled_payload_in_place_of_a_checkpoint_is_refused_without_running(trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    marker = tmp_path / "pwned"
+    for checkpoint in (run / "best").glob("*.data-*"):
+        checkpoint.write_bytes(pickle.dumps(Payload(marker)))
+    result = run_cli("translate", "--run", str(run), stdin="Hallo.\n")
+    assert_refused(result, f"{run / 'best'}")
+    assert not marker.exists()
+
+
+def test_keras_model_with_lambda_layer_in_place_of_a_checkpoint_is_refused(trained, tmp_path):
+    import keras
+
+    run = copy_run(trained, tmp_path)
+    marker = tmp_path / "pwned"
+    inputs = keras.Input((2,))
+    command = f"touch {marker}"
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x + (os.system(command) or 0))(inputs))
+    crafted = tmp_path / "crafted.keras"
+    model.save(crafted)
+    marker.unlink(missing_ok=True)
+    for checkpoint in (run / "best").glob("*.data-*"):
+        checkpoint.write_bytes(crafted.read_bytes())
+    result = run_cli("translate", "--run", str(run), stdin="Hallo.\n")
+    assert_refused(result, f"{run / 'best'}")
+    assert not marker.exists()
+
+
+def test_python_object_tags_in_the_run_config_are_refused(trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    marker = tmp_path / "pwned"
+    config = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(config.replace("name: tiny", f"name: !!python/object/apply:os.system "
+                                                                    f"['touch {marker}']"))
+    result = run_cli("translate", "--run", str(run), stdin="Hallo.\n")
+    assert_refused(result, f"{run / 'config.yaml'}")
+    assert not marker.exists()
+
+
+# ---- hostile text --------------------------------------------------------------------------------
+
+def hostile_lines(count: int) -> bytes:
+    """``count`` lines of odd input, as raw bytes (some of them not UTF-8)."""
+    kinds = [b"", b"   \t  ", "Ä".encode() * 10_000, b"\x00\x01\x02\x07\x1b[31m rot \x1b[0m",
+             "Привет Welt 你好 مرحبا שלום".encode(), "🙂🙃 👩‍👩‍👧 Grüße 🇩🇪".encode(), b"\xff\xfe\xfa kaputt \xc3",
+             b"?!.,;:-- ... !!! ???", "Zeile\u2028mit\u2029Trennern\x85und\x0bso\x0c".encode(),
+             b"carriage\rreturn inside", "\ufeffBOM am Anfang".encode(), b"Ich habe keine Zeit.",
+             ("wort " * 3000).encode(), "e\u0301\u0301\u0301 kombiniert".encode()]
+    rng = random.Random(7)
+    return b"".join(rng.choice(kinds) + b"\n" for _ in range(count))
+
+
+def test_translating_1000_hostile_lines_returns_1000_lines(trained, tmp_path):
+    source = tmp_path / "hostile.de"
+    source.write_bytes(hostile_lines(1000))
+    output = tmp_path / "out.en"
+    started = time.monotonic()
+    result = run_cli("translate", "--run", str(trained), "--input", str(source), "--output", str(output),
+                     timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 300
+    with open(output, encoding="utf-8", newline="\n") as handle:
+        assert len(handle.read().split("\n")) == 1001  # 1,000 lines, each ending in "\n"
+    assert "decode.max_input_length" in result.stderr  # the 10,000-character lines were capped
+    piped = run_cli("translate", "--run", str(trained), stdin=hostile_lines(50).decode("utf-8", "replace"))
+    assert piped.returncode == 0 and piped.stdout.count("\n") == 50, piped.stderr
