@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train translate evaluate data compare test clean
+.PHONY: install train translate evaluate data bench bench-peer compare test clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,18 @@ evaluate: install
 
 data: install
 	@$(NMT) prepare --config $(or $(CONFIG),configs/default.yaml) $(if $(CORPUS),--corpus $(CORPUS)) $(ARGS)
+
+bench: install
+	@$(NMT) bench --config $(or $(CONFIG),configs/bench.yaml) $(ARGS)
+
+# JoeyNMT 2.3 on CPU PyTorch, in its own venv: only for `make bench-peer`, never for tests.
+.venv-peer/.installed:
+	@test -x .venv-peer/bin/python || $(PYTHON) -m venv .venv-peer >&2
+	@.venv-peer/bin/python -m pip install --quiet torch==2.13.0 joeynmt==2.3.0 >&2
+	@touch $@
+
+bench-peer: install .venv-peer/.installed
+	@$(NMT) bench-peer --config $(or $(CONFIG),configs/bench.yaml) $(ARGS)
 
 compare: install
 	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)

@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--output", help="PNG to write (default: <run>/inspect.png)")
     sub = command("prepare", "build a corpus (default: the one in data.corpus) unless it is built")
     sub.add_argument("--corpus", help="recipe to build into data/<corpus>/ instead, e.g. debian-de-en")
+    sub = command("bench", "measure training and decoding speed of the config's model on this CPU")
+    sub.add_argument("--output", default="runs/bench", help="directory for bench.json and bench.md")
+    sub.add_argument("--steps", type=int, default=40, help="timed training steps (after 8 warm-up steps)")
+    sub = command("bench-peer", "alternate `nmt bench` with JoeyNMT on the same shapes and batches")
+    sub.add_argument("--output", default="runs/bench-peer", help="directory for the rounds and peer.md")
+    sub.add_argument("--rounds", type=int, default=2, help="alternated rounds (default 2)")
+    sub.add_argument("--peer-python", default=".venv-peer/bin/python",
+                     help="Python with PyTorch and JoeyNMT 2.3 (make bench-peer installs it)")
     sub = command("compare", "train once per variant of a config key and compare them")
     sub.add_argument("--vary", default="model.cell=lstm,peephole,cifg,gru",
                      help="key.path=value1,value2,... (default: the four cells)")
@@ -143,8 +151,12 @@ def cmd_evaluate(args) -> None:
 
 def cmd_translate(args) -> None:
     run, beam = _open_trained_run(args)
+    if args.input and Path(args.input).is_dir():
+        raise NmtError(f"{args.input}: is a directory, expected a text file")
     if args.input and not Path(args.input).is_file():
         raise NmtError(f"{args.input}: input file not found")
+    if args.output and not Path(args.output).parent.is_dir():
+        raise NmtError(f"{args.output}: cannot write the output (No such file or directory)")
     _quiet_tensorflow()
     from nmt.translate import load_model, make_translator, repl, translate_stream
 
@@ -154,8 +166,12 @@ def cmd_translate(args) -> None:
         repl(run, model, translator, beam, Path.home() / ".nmt_history")
         return
     source = (open(args.input, encoding="utf-8", errors="replace", newline="\n") if args.input
-              else open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False))
-    sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+              else open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline="\n",
+                        closefd=False))
+    try:
+        sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    except OSError as error:
+        raise NmtError(f"{args.output}: cannot write the output ({error.strerror})") from None
     with source:
         translate_stream(run, translator, source, sink, beam)
     if args.output:
@@ -180,6 +196,30 @@ def cmd_prepare(args) -> None:
     prepare(load_config(args.config, args.overrides), args.corpus)
 
 
+def cmd_bench(args) -> None:
+    config = load_config(args.config, args.overrides)
+    if args.steps < 1:
+        raise NmtError(f"--steps: expected a positive number, got {args.steps}")
+    prepare(config)
+    _quiet_tensorflow()
+    from nmt.bench import bench
+
+    print(f"benchmarking {config.name} ({args.steps} timed training steps)", file=sys.stderr)
+    bench(config, Path(args.output), steps=args.steps)
+    print((Path(args.output) / "bench.md").read_text(encoding="utf-8"))
+
+
+def cmd_bench_peer(args) -> None:
+    if not Path(args.peer_python).exists():
+        raise NmtError(f"{args.peer_python}: not found; `make bench-peer` installs JoeyNMT there")
+    from nmt.bench import bench_against_peer
+
+    summary = bench_against_peer(args.config, args.overrides, Path(args.output), args.rounds,
+                                 Path(args.peer_python))
+    print((Path(args.output) / "peer.md").read_text(encoding="utf-8"))
+    print(f"{summary['peer']}, medians of {summary['rounds']} alternated rounds", file=sys.stderr)
+
+
 def cmd_compare(args) -> None:
     base = load_config(args.config, args.overrides)
     prepare(base)
@@ -190,7 +230,8 @@ def cmd_compare(args) -> None:
 
 
 COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
-            "prepare": cmd_prepare, "compare": cmd_compare, "inspect": cmd_inspect}
+            "prepare": cmd_prepare, "compare": cmd_compare, "inspect": cmd_inspect,
+            "bench": cmd_bench, "bench-peer": cmd_bench_peer}
 
 
 def main(argv: list[str] | None = None) -> int:

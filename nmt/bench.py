@@ -1,0 +1,221 @@
+"""`nmt bench`: training and decoding speed of a config's model, against this CPU's matmul rate.
+
+Everything is measured in one process, as medians over steady-state repetitions
+after warm-up: the float32 (and bfloat16) rate of a large matrix multiply, the
+training step's real target tokens/s and achieved GFLOP/s, decoding sentences/s
+(greedy and beam 5, batch 1 and 64) on real sentences, peak resident memory,
+and the time from starting ``nmt translate`` to its first translation.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nmt.config import Config, ModelConfig
+from nmt.files import write_atomic
+
+MATMUL_SIZE = 2048
+GATES = {"lstm": 4, "peephole": 4, "cifg": 3, "gru": 3}
+
+
+def matmul_gflops(dtype: str, repeats: int = 20) -> float:
+    """Median GFLOP/s of a MATMUL_SIZE^3 matrix multiply in ``dtype``."""
+    import tensorflow as tf
+
+    a = tf.random.normal([MATMUL_SIZE, MATMUL_SIZE], dtype=tf.float32)
+    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+    multiply = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32)))
+    multiply()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        multiply().numpy()
+        times.append(time.perf_counter() - started)
+    return 2 * MATMUL_SIZE ** 3 / statistics.median(times) / 1e9
+
+
+def training_flops(config: ModelConfig, vocab: int, batch: int, source: int, target: int) -> float:
+    """Floating-point operations of one training step on a padded batch: 2 per
+    multiply-add of every matrix product, forward and backward (3x forward)."""
+    enc, dec, att, emb = config.encoder_units, config.decoder_units, config.attention_units, config.embedding_dim
+    enc_gates = GATES[config.encoder_cell or config.cell]
+    dec_gates = GATES[config.decoder_cell or config.cell]
+    memory = 2 * enc
+    macs = 0.0
+    for layer in range(config.encoder_layers):
+        inputs = emb if layer == 0 else memory
+        macs += 2 * batch * source * (inputs + enc) * enc_gates * enc
+    feed = memory if config.attention == "bahdanau" else att if config.input_feeding else 0
+    for layer in range(config.decoder_layers):
+        inputs = emb + feed if layer == 0 else dec
+        macs += batch * target * (inputs + dec) * dec_gates * dec
+    if config.attention in ("luong_concat", "bahdanau"):
+        macs += batch * source * memory * att + batch * target * dec * att
+        macs += batch * target * source * att  # v . tanh(...) for every (target, source) pair
+    elif config.attention == "luong_general":
+        macs += batch * source * memory * dec + batch * target * source * dec
+    else:
+        macs += batch * target * source * dec
+    macs += batch * target * source * memory      # context vectors
+    macs += batch * target * (memory + dec) * att  # attentional vector
+    macs += batch * target * att * vocab           # output layer
+    return 3 * 2 * macs
+
+
+def _real_batches(config: Config, vocab, count: int):
+    from nmt.corpus import read_parallel
+    from nmt.data import EncodedCorpus, make_arrays, plan_batches
+
+    sources, targets = read_parallel(config.data.train, config.data.src_lang, config.data.tgt_lang)
+    corpus = EncodedCorpus.from_lists(vocab.encode(sources[:20000]), vocab.encode(targets[:20000]))
+    plan = plan_batches(corpus, config.train.batch_tokens, config.seed, 0)
+    return [make_arrays(corpus, indices) for indices in plan[:count]]
+
+
+def measure_training(trainer_step, batches, config: Config, vocab_size: int, warmup: int) -> dict:
+    """Median real-target tokens/s and achieved GFLOP/s over the batches after ``warmup``."""
+    speeds, rates = [], []
+    for index, (source, target_in, target_out) in enumerate(batches):
+        started = time.perf_counter()
+        loss, tokens, _ = trainer_step(source, target_in, target_out)
+        float(loss)
+        seconds = time.perf_counter() - started
+        if index >= warmup:
+            speeds.append(float(tokens) / seconds)
+            rates.append(training_flops(config.model, vocab_size, *source.shape, target_in.shape[1])
+                         / seconds / 1e9)
+    return {"target_tokens_per_second": round(statistics.median(speeds)),
+            "gflops": round(statistics.median(rates), 1), "steps_timed": len(speeds)}
+
+
+def measure_decoding(run, translator, sentences: list[str], beam: int, batch: int) -> float:
+    """Sentences/s translating ``sentences`` in batches of ``batch`` (after one warm-up batch)."""
+    from nmt.translate import translate_lines
+
+    translate_lines(run, translator, sentences[:batch], beam, batch_size=batch)
+    started = time.perf_counter()
+    translate_lines(run, translator, sentences, beam, batch_size=batch)
+    return len(sentences) / (time.perf_counter() - started)
+
+
+def time_to_first_translation(run_dir: Path, sentence: str) -> float:
+    """Seconds from starting ``nmt translate`` in a new process to its first output line."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "nmt.cli", "translate", "--run", str(run_dir)],
+                            input=sentence + "\n", capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip().splitlines()[-1])
+    return seconds
+
+
+def save_for_peer(path: Path, config: Config, run, batches, sentences: list[str], warmup: int) -> None:
+    """The exact batches and sentences measured here, as token ids, for ``bench_peer.py``."""
+    model = config.model
+    shapes = {"vocab": run.tgt_vocab.size, "embedding_dim": model.embedding_dim,
+              "encoder_units": model.encoder_units, "encoder_layers": model.encoder_layers,
+              "decoder_units": model.decoder_units, "decoder_layers": model.decoder_layers,
+              "dropout": model.dropout, "warmup": warmup, "ratio": config.decode.max_length_ratio,
+              "offset": config.decode.max_length_offset}
+    arrays = {f"train_src_{i}": source for i, (source, _, _) in enumerate(batches)}
+    arrays.update({f"train_tgt_{i}": target_out for i, (_, _, target_out) in enumerate(batches)})
+    arrays.update({f"decode_{i}": np.array(ids, np.int32)
+                   for i, ids in enumerate(run.src_vocab.encode(sentences))})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, shapes=json.dumps(shapes), train_count=len(batches), decode_count=len(sentences),
+             **arrays)
+
+
+def bench(config: Config, output: Path, steps: int = 40, warmup: int = 8) -> dict:
+    """Run every measurement; write ``bench.json`` and ``bench.md`` to ``output``."""
+    import keras
+
+    from nmt.corpus import read_parallel
+    from nmt.train import Trainer, prepare_run, read_corpora
+    from nmt.translate import make_translator
+
+    keras.utils.set_random_seed(config.seed)
+    results: dict = {"config": str(config.name)}
+    results["matmul_gflops"] = {dtype: round(matmul_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}
+    with tempfile.TemporaryDirectory() as scratch:
+        config.run_root = scratch
+        corpora = read_corpora(config)
+        run = prepare_run(config, corpora)
+        trainer = Trainer(run, corpora)
+        batches = _real_batches(config, run.src_vocab, steps + warmup)
+        sentences = read_parallel(config.data.test[0], config.data.src_lang, config.data.tgt_lang)[0][:512]
+        save_for_peer(output / "batches.npz", config, run, batches, sentences, warmup)
+        training = measure_training(trainer.train_step, batches, config, run.tgt_vocab.size, warmup)
+        training["fraction_of_matmul"] = round(training["gflops"] / results["matmul_gflops"]["float32"], 3)
+        results["training_float32"] = training
+        trainer.save()
+        translator = make_translator(run, trainer.model)
+        decoding = {}
+        for beam in (1, 5):
+            for batch, count in ((1, 32), (64, 512)):
+                decoding[f"beam{beam}_batch{batch}"] = round(
+                    measure_decoding(run, translator, sentences[:count], beam, batch), 1)
+        results["decode_sentences_per_second"] = decoding
+        results["seconds_to_first_translation"] = round(
+            time_to_first_translation(run.directory, sentences[0]), 2)
+    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    output.mkdir(parents=True, exist_ok=True)
+    write_atomic(output / "bench.json", json.dumps(results, indent=2) + "\n")
+    write_atomic(output / "bench.md", markdown(results))
+    return results
+
+
+def markdown(results: dict) -> str:
+    training = results["training_float32"]
+    decode = results["decode_sentences_per_second"]
+    rows = [
+        ("matmul 2048^3 float32 / bfloat16, GFLOP/s",
+         f"{results['matmul_gflops']['float32']} / {results['matmul_gflops']['bfloat16']}"),
+        ("training, float32: target tokens/s", f"{training['target_tokens_per_second']:,}"),
+        ("training, float32: achieved GFLOP/s (share of float32 matmul)",
+         f"{training['gflops']} ({training['fraction_of_matmul']:.0%})"),
+        ("greedy decoding, sentences/s (batch 1 / 64)", f"{decode['beam1_batch1']} / {decode['beam1_batch64']}"),
+        ("beam 5 decoding, sentences/s (batch 1 / 64)", f"{decode['beam5_batch1']} / {decode['beam5_batch64']}"),
+        ("seconds from start to first translation", f"{results['seconds_to_first_translation']}"),
+        ("peak resident memory, MB", f"{results['peak_rss_mb']:,}"),
+    ]
+    return "| measurement | value |\n| --- | ---: |\n" + "".join(f"| {a} | {b} |\n" for a, b in rows)
+
+
+def bench_against_peer(config_path: str, overrides: list[str], output: Path, rounds: int,
+                       peer_python: Path) -> dict:
+    """Alternate ``nmt bench`` and ``bench_peer.py`` runs on the same batches; median ratios."""
+    ours, peer = [], []
+    for round_index in range(rounds):
+        directory = output / f"round{round_index + 1}"
+        print(f"round {round_index + 1}/{rounds}: nmt bench", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "nmt.cli", "bench", "--config", config_path,
+                        "--output", str(directory), *overrides], check=True, stdout=subprocess.DEVNULL)
+        ours.append(json.loads((directory / "bench.json").read_text()))
+        print(f"round {round_index + 1}/{rounds}: JoeyNMT", file=sys.stderr)
+        subprocess.run([str(peer_python), str(Path(__file__).with_name("bench_peer.py")),
+                        str(directory / "batches.npz"), str(directory / "peer.json")], check=True)
+        peer.append(json.loads((directory / "peer.json").read_text()))
+    keys = [("training_float32", "target_tokens_per_second")] + [
+        ("decode_sentences_per_second", key) for key in ours[0]["decode_sentences_per_second"]]
+    rows = []
+    for section, key in keys:
+        mine = statistics.median(r[section][key] for r in ours)
+        theirs = statistics.median(r[section][key] for r in peer)
+        rows.append({"measure": f"{section}.{key}", "ours": mine, "peer": theirs,
+                     "ratio": round(mine / theirs, 2)})
+    summary = {"peer": peer[0]["peer"], "rounds": rounds, "rows": rows}
+    write_atomic(output / "peer.json", json.dumps(summary, indent=2) + "\n")
+    table = "| measurement | ours | JoeyNMT | ours / JoeyNMT |\n| --- | ---: | ---: | ---: |\n" + "".join(
+        f"| {r['measure']} | {r['ours']:,} | {r['peer']:,} | {r['ratio']}x |\n" for r in rows)
+    write_atomic(output / "peer.md", table)
+    return summary

@@ -1,0 +1,127 @@
+"""The JoeyNMT side of `make bench-peer`: the same model shapes on the same batches.
+
+Run with the Python of ``.venv-peer`` (PyTorch + JoeyNMT 2.3, no TensorFlow):
+
+    .venv-peer/bin/python nmt/bench_peer.py runs/bench/batches.npz runs/bench/peer.json
+
+``batches.npz`` is written by ``nmt bench``: the training batches it timed and the
+sentences it decoded, as token ids, with the model shapes.  This script builds
+JoeyNMT's recurrent encoder-decoder (LSTM, additive attention with input feeding,
+which is JoeyNMT's "bahdanau" decoder) with those shapes, times its training
+steps and its greedy and beam-5 search exactly as ``nmt bench`` times ours, and
+writes the medians as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from joeynmt.batch import Batch
+from joeynmt.model import build_model
+from joeynmt.search import search
+from joeynmt.vocabulary import Vocabulary
+
+# Our ids are PAD 0, UNK 1, BOS 2, EOS 3; JoeyNMT's are UNK 0, PAD 1, BOS 2, EOS 3.
+SPECIALS = SimpleNamespace(unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                           unk_id=0, pad_id=1, bos_id=2, eos_id=3, sep_token=None, lang_tags=[])
+
+
+def joey_ids(ids: np.ndarray) -> np.ndarray:
+    return np.where(ids == 0, 1, np.where(ids == 1, 0, ids))
+
+
+def model_for(shapes: dict):
+    vocab = Vocabulary([f"piece{i}" for i in range(4, int(shapes["vocab"]))], SPECIALS)
+    cfg = {
+        "encoder": {"type": "recurrent", "rnn_type": "lstm", "hidden_size": int(shapes["encoder_units"]),
+                    "num_layers": int(shapes["encoder_layers"]), "bidirectional": True,
+                    "dropout": float(shapes["dropout"]),
+                    "embeddings": {"embedding_dim": int(shapes["embedding_dim"])}},
+        "decoder": {"type": "recurrent", "rnn_type": "lstm", "hidden_size": int(shapes["decoder_units"]),
+                    "num_layers": int(shapes["decoder_layers"]), "attention": "bahdanau",
+                    "input_feeding": True, "init_hidden": "bridge", "dropout": float(shapes["dropout"]),
+                    "embeddings": {"embedding_dim": int(shapes["embedding_dim"])}},
+    }
+    model = build_model(cfg, vocab, vocab)
+    model.loss_function = ("crossentropy", 0.0)
+    return model, vocab
+
+
+def make_batch(source: np.ndarray, target: np.ndarray | None) -> Batch:
+    """A JoeyNMT batch; ``target`` is BOS + sentence + EOS (JoeyNMT shifts it itself)."""
+    src = torch.from_numpy(joey_ids(source)).long()
+    lengths = (src != SPECIALS.pad_id).sum(1)
+    trg = torch.from_numpy(joey_ids(target)).long() if target is not None else None
+    return Batch(src, lengths, None, trg, None, torch.arange(len(src)), torch.device("cpu"),
+                 SPECIALS.pad_id, SPECIALS.eos_id, is_train=target is not None)
+
+
+def time_training(model, data, warmup: int) -> dict:
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.003)
+    model.train()
+    speeds = []
+    count = int(data["train_count"])
+    for index in range(count):
+        source, target_out = data[f"train_src_{index}"], data[f"train_tgt_{index}"]
+        full = np.concatenate([np.full((len(target_out), 1), 2, np.int32), target_out], axis=1)
+        started = time.perf_counter()
+        batch = make_batch(source, full)
+        loss = model(return_type="loss", **vars(batch))[0]
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        seconds = time.perf_counter() - started
+        if index >= warmup:
+            speeds.append(batch.ntokens / seconds)
+    return {"target_tokens_per_second": round(statistics.median(speeds)), "steps_timed": len(speeds)}
+
+
+def time_decoding(model, sentences: list[np.ndarray], beam: int, batch_size: int, ratio: float,
+                  offset: int) -> float:
+    model.eval()
+
+    def translate(chunk):
+        width = max(len(s) for s in chunk)
+        source = np.zeros((len(chunk), width), np.int32)
+        for row, ids in enumerate(chunk):
+            source[row, :len(ids)] = ids
+        limit = int(np.ceil(width * ratio)) + offset
+        search(model, make_batch(source, None), limit, beam if beam > 1 else 0, 1.0)
+
+    translate(sentences[:batch_size])
+    started = time.perf_counter()
+    for start in range(0, len(sentences), batch_size):
+        translate(sentences[start:start + batch_size])
+    return len(sentences) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    source_file, output = sys.argv[1], sys.argv[2]
+    torch.manual_seed(1)
+    data = np.load(source_file)
+    shapes = json.loads(str(data["shapes"]))
+    model, _ = model_for(shapes)
+    results = {"peer": "JoeyNMT 2.3 (PyTorch " + torch.__version__ + ")",
+               "threads": torch.get_num_threads(),
+               "training_float32": time_training(model, data, int(shapes["warmup"]))}
+    sentences = [data[f"decode_{i}"] for i in range(int(data["decode_count"]))]
+    decoding = {}
+    with torch.no_grad():
+        for beam in (1, 5):
+            for batch, count in ((1, 32), (64, len(sentences))):
+                decoding[f"beam{beam}_batch{batch}"] = round(time_decoding(
+                    model, sentences[:count], beam, batch, shapes["ratio"], shapes["offset"]), 1)
+    results["decode_sentences_per_second"] = decoding
+    with open(output, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
