@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from nmt.config import Config, ModelConfig
+from nmt.errors import NmtError
 from nmt.files import write_atomic
 
 MATMUL_SIZE = 2048
@@ -114,7 +115,7 @@ def time_to_first_translation(run_dir: Path, sentence: str) -> float:
                             input=sentence + "\n", capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        raise RuntimeError(result.stderr.strip().splitlines()[-1])
+        raise NmtError(f"nmt translate failed in the benchmark: {result.stderr.strip().splitlines()[-1]}")
     return seconds
 
 

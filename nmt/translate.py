@@ -26,7 +26,8 @@ def load_model(run: Run, prefer_best: bool = True):
         raise NmtError(f"{run.directory}: no checkpoint yet; run `make train` first")
     model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model)
     try:
-        model_checkpoint(model).restore(path).assert_consumed()
+        # every model variable must be restored; a training checkpoint's optimizer slots are not needed
+        model_checkpoint(model).restore(path).assert_existing_objects_matched().expect_partial()
     except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:  # IndexError: torn file
         first = str(error).strip().splitlines()[0][:200]
         raise NmtError(f"{path}: checkpoint does not fit the model in "

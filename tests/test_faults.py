@@ -256,3 +256,13 @@ def test_translating_1000_hostile_lines_returns_1000_lines(trained, tmp_path):
     assert "decode.max_input_length" in result.stderr  # the 10,000-character lines were capped
     piped = run_cli("translate", "--run", str(trained), stdin=hostile_lines(50).decode("utf-8", "replace"))
     assert piped.returncode == 0 and piped.stdout.count("\n") == 50, piped.stderr
+
+
+def test_a_run_without_a_best_model_translates_from_its_latest_training_checkpoint(trained, tmp_path):
+    import shutil
+
+    run = copy_run(trained, tmp_path)
+    shutil.rmtree(run / "best")  # as after a kill before the first validation
+    result = run_cli("translate", "--run", str(run), stdin="Ich habe keine Zeit.\nDanke.\n")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
