@@ -37,7 +37,7 @@ bench: install
 # JoeyNMT 2.3 on CPU PyTorch, in its own venv: only for `make bench-peer`, never for tests.
 .venv-peer/.installed:
 	@test -x .venv-peer/bin/python || $(PYTHON) -m venv .venv-peer >&2
-	@.venv-peer/bin/python -m pip install --quiet torch==2.13.0 joeynmt==2.3.0 >&2
+	@.venv-peer/bin/python -m pip install --quiet torch==2.13.0 joeynmt==2.3.0 importlib_metadata >&2
 	@touch $@
 
 bench-peer: install .venv-peer/.installed

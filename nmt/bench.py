@@ -203,7 +203,8 @@ def bench_against_peer(config_path: str, overrides: list[str], output: Path, rou
                         "--output", str(directory), *overrides], check=True, stdout=subprocess.DEVNULL)
         ours.append(json.loads((directory / "bench.json").read_text()))
         print(f"round {round_index + 1}/{rounds}: JoeyNMT", file=sys.stderr)
-        subprocess.run([str(peer_python), str(Path(__file__).with_name("bench_peer.py")),
+        # -P: this file's folder must not shadow the standard library (nmt/inspect.py)
+        subprocess.run([str(peer_python), "-P", str(Path(__file__).with_name("bench_peer.py")),
                         str(directory / "batches.npz"), str(directory / "peer.json")], check=True)
         peer.append(json.loads((directory / "peer.json").read_text()))
     keys = [("training_float32", "target_tokens_per_second")] + [

@@ -2,7 +2,7 @@
 
 Run with the Python of ``.venv-peer`` (PyTorch + JoeyNMT 2.3, no TensorFlow):
 
-    .venv-peer/bin/python nmt/bench_peer.py runs/bench/batches.npz runs/bench/peer.json
+    .venv-peer/bin/python -P nmt/bench_peer.py runs/bench/batches.npz runs/bench/peer.json
 
 ``batches.npz`` is written by ``nmt bench``: the training batches it timed and the
 sentences it decoded, as token ids, with the model shapes.  This script builds
@@ -58,8 +58,10 @@ def make_batch(source: np.ndarray, target: np.ndarray | None) -> Batch:
     src = torch.from_numpy(joey_ids(source)).long()
     lengths = (src != SPECIALS.pad_id).sum(1)
     trg = torch.from_numpy(joey_ids(target)).long() if target is not None else None
-    return Batch(src, lengths, None, trg, None, torch.arange(len(src)), torch.device("cpu"),
-                 SPECIALS.pad_id, SPECIALS.eos_id, is_train=target is not None)
+    batch = Batch(src, lengths, None, trg, None, torch.arange(len(src)), torch.device("cpu"),
+                  SPECIALS.pad_id, SPECIALS.eos_id, is_train=target is not None)
+    batch.sort_by_src_length()  # JoeyNMT's packed RNN input wants longest first
+    return batch
 
 
 def time_training(model, data, warmup: int) -> dict:

@@ -98,7 +98,10 @@ def encode_to_disk(pairs: Iterable[tuple[str, str]], src_vocab: SubwordVocab, tg
                 handle.flush()
                 os.fsync(handle.fileno())
         for side in ("src", "tgt"):
-            np.save(staging / f"{side}.offsets.npy", np.frombuffer(offsets[side], dtype=np.int64))
+            with open(staging / f"{side}.offsets.npy", "wb") as handle:
+                np.save(handle, np.frombuffer(offsets[side], dtype=np.int64))
+                handle.flush()
+                os.fsync(handle.fileno())
         (staging / "fingerprint.json").write_text(json.dumps(fingerprint, sort_keys=True) + "\n")
         if directory.exists():
             shutil.rmtree(directory)
