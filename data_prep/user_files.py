@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from itertools import zip_longest
 from pathlib import Path
 
+from nmt.corpus import iter_lines
 from nmt.errors import NmtError
 
 from data_prep.split import Pair
@@ -21,24 +22,12 @@ BLOCK_LINES = 50
 
 def text_lines(path: Path) -> Iterator[str]:
     """Decoded lines (without line ends) of a UTF-8 text file; one-line errors otherwise."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise NmtError(f"{path}: corpus file not found") from None
-    except IsADirectoryError:
-        raise NmtError(f"{path}: is a directory, expected a text file") from None
-    with handle:
-        number = 0
-        for number, raw in enumerate(handle, start=1):
-            if b"\0" in raw:
-                raise NmtError(f"{path}:{number}: binary data (NUL byte), expected UTF-8 text")
-            try:
-                yield raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as error:
-                raise NmtError(f"{path}:{number}: not valid UTF-8 (byte {error.start + 1} of the line)") \
-                    from None
-        if number == 0:
-            raise NmtError(f"{path}: empty file, expected one sentence per line")
+    empty = True
+    for line in iter_lines(path):
+        empty = False
+        yield line
+    if empty:
+        raise NmtError(f"{path}: empty file, expected one sentence per line")
 
 
 def aligned_lines(src_path: Path, tgt_path: Path) -> Iterator[tuple[int, str, str]]:

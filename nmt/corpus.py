@@ -23,6 +23,8 @@ def iter_lines(path: Path) -> Iterator[str]:
         raise NmtError(f"{path}: is a directory, expected a text file") from None
     with handle:
         for number, raw in enumerate(handle, start=1):
+            if b"\0" in raw:
+                raise NmtError(f"{path}:{number}: binary data (NUL byte), expected UTF-8 text")
             try:
                 yield raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as error:

@@ -67,3 +67,13 @@ def run_cli(*args: str, stdin: str | None = None, timeout: float = 300) -> subpr
 @pytest.fixture
 def tiny(tmp_path):
     return tiny_config(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One tiny run trained through the CLI, shared read-only (copy it before damaging it)."""
+    tmp_path = tmp_path_factory.mktemp("trained")
+    path = save_config(tmp_path, tiny_config(tmp_path))
+    result = run_cli("train", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "runs" / "tiny"

@@ -14,14 +14,6 @@ import pytest
 from conftest import run_cli, save_config, tiny_config
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("bad-inputs")
-    path = save_config(tmp_path, tiny_config(tmp_path))
-    assert run_cli("train", "--config", str(path)).returncode == 0
-    return tmp_path / "runs" / "tiny"
-
-
 def config_file(tmp: Path, text: str | bytes) -> str:
     path = tmp / "case.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -157,12 +149,12 @@ CASES = [
 
 
 @pytest.mark.parametrize("case, make, expected", CASES, ids=[case for case, _, _ in CASES])
-def test_bad_input_is_one_exact_line(trained, tmp_path, case, make, expected):
-    argv, stdin = make(tmp_path, trained)
+def test_bad_input_is_one_exact_line(trained_run, tmp_path, case, make, expected):
+    argv, stdin = make(tmp_path, trained_run)
     result = run_cli(*argv, stdin=stdin)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    expected_line = "error: " + expected.format(tmp=tmp_path, run=trained)
+    expected_line = "error: " + expected.format(tmp=tmp_path, run=trained_run)
     assert lines[-1] == expected_line or lines[-1].startswith(expected_line + " ("), lines
 

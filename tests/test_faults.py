@@ -158,14 +158,6 @@ def test_full_disk_while_checkpointing_is_a_clear_error_and_keeps_the_last_check
 
 # ---- run directories that try to run code --------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("faults")
-    path = save_config(tmp_path, tiny_config(tmp_path))
-    assert run_cli("train", "--config", str(path)).returncode == 0
-    return tmp_path / "runs" / "tiny"
-
-
 def copy_run(run: Path, tmp_path: Path) -> Path:
     import shutil
 
@@ -190,8 +182,8 @@ def assert_refused(result, message: str) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("error: " + message), result.stderr
 
 
-def test_pickled_payload_in_place_of_a_checkpoint_is_refused_without_running(trained, tmp_path):
-    run = copy_run(trained, tmp_path)
+def test_pickled_payload_in_place_of_a_checkpoint_is_refused_without_running(trained_run, tmp_path):
+    run = copy_run(trained_run, tmp_path)
     marker = tmp_path / "pwned"
     for checkpoint in (run / "best").glob("*.data-*"):
         checkpoint.write_bytes(pickle.dumps(Payload(marker)))
@@ -200,10 +192,10 @@ def test_pickled_payload_in_place_of_a_checkpoint_is_refused_without_running(tra
     assert not marker.exists()
 
 
-def test_keras_model_with_lambda_layer_in_place_of_a_checkpoint_is_refused(trained, tmp_path):
+def test_keras_model_with_lambda_layer_in_place_of_a_checkpoint_is_refused(trained_run, tmp_path):
     import keras
 
-    run = copy_run(trained, tmp_path)
+    run = copy_run(trained_run, tmp_path)
     marker = tmp_path / "pwned"
     inputs = keras.Input((2,))
     command = f"touch {marker}"
@@ -218,8 +210,8 @@ def test_keras_model_with_lambda_layer_in_place_of_a_checkpoint_is_refused(train
     assert not marker.exists()
 
 
-def test_python_object_tags_in_the_run_config_are_refused(trained, tmp_path):
-    run = copy_run(trained, tmp_path)
+def test_python_object_tags_in_the_run_config_are_refused(trained_run, tmp_path):
+    run = copy_run(trained_run, tmp_path)
     marker = tmp_path / "pwned"
     config = (run / "config.yaml").read_text()
     (run / "config.yaml").write_text(config.replace("name: tiny", f"name: !!python/object/apply:os.system "
@@ -242,26 +234,26 @@ def hostile_lines(count: int) -> bytes:
     return b"".join(rng.choice(kinds) + b"\n" for _ in range(count))
 
 
-def test_translating_1000_hostile_lines_returns_1000_lines(trained, tmp_path):
+def test_translating_1000_hostile_lines_returns_1000_lines(trained_run, tmp_path):
     source = tmp_path / "hostile.de"
     source.write_bytes(hostile_lines(1000))
     output = tmp_path / "out.en"
     started = time.monotonic()
-    result = run_cli("translate", "--run", str(trained), "--input", str(source), "--output", str(output),
+    result = run_cli("translate", "--run", str(trained_run), "--input", str(source), "--output", str(output),
                      timeout=600)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 300
     with open(output, encoding="utf-8", newline="\n") as handle:
         assert len(handle.read().split("\n")) == 1001  # 1,000 lines, each ending in "\n"
     assert "decode.max_input_length" in result.stderr  # the 10,000-character lines were capped
-    piped = run_cli("translate", "--run", str(trained), stdin=hostile_lines(50).decode("utf-8", "replace"))
+    piped = run_cli("translate", "--run", str(trained_run), stdin=hostile_lines(50).decode("utf-8", "replace"))
     assert piped.returncode == 0 and piped.stdout.count("\n") == 50, piped.stderr
 
 
-def test_a_run_without_a_best_model_translates_from_its_latest_training_checkpoint(trained, tmp_path):
+def test_a_run_without_a_best_model_translates_from_its_latest_training_checkpoint(trained_run, tmp_path):
     import shutil
 
-    run = copy_run(trained, tmp_path)
+    run = copy_run(trained_run, tmp_path)
     shutil.rmtree(run / "best")  # as after a kill before the first validation
     result = run_cli("translate", "--run", str(run), stdin="Ich habe keine Zeit.\nDanke.\n")
     assert result.returncode == 0, result.stderr
