@@ -64,13 +64,38 @@ def make_batch(source: np.ndarray, target: np.ndarray | None) -> Batch:
     return batch
 
 
-def time_training(model, data, warmup: int) -> dict:
+def unbucketed(batches: list[tuple[np.ndarray, np.ndarray]], seed: int = 1):
+    """The same sentence pairs re-batched in random order, as without length bucketing:
+    each batch takes pairs until its padded size would pass the original token budget."""
+    def rows(matrix):
+        return [row[row != 0] for row in matrix]
+    pairs = [pair for source, target in batches for pair in zip(rows(source), rows(target))]
+    budget = max(source.size for source, _ in batches)
+    np.random.default_rng(seed).shuffle(pairs)
+    result, chunk, longest = [], [], 0
+    for pair in pairs:
+        longest_with = max(longest, len(pair[0]), len(pair[1]))
+        if chunk and longest_with * (len(chunk) + 1) > budget:
+            result.append(chunk)
+            chunk, longest_with = [], max(len(pair[0]), len(pair[1]))
+        chunk.append(pair)
+        longest = longest_with
+    result.append(chunk)
+    return [tuple(pad([p[side] for p in chunk]) for side in (0, 1)) for chunk in result]
+
+
+def pad(rows: list[np.ndarray]) -> np.ndarray:
+    out = np.zeros((len(rows), max(len(r) for r in rows)), np.int32)
+    for index, row in enumerate(rows):
+        out[index, :len(row)] = row
+    return out
+
+
+def time_training(model, batches, warmup: int) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=0.003)
     model.train()
     speeds = []
-    count = int(data["train_count"])
-    for index in range(count):
-        source, target_out = data[f"train_src_{index}"], data[f"train_tgt_{index}"]
+    for index, (source, target_out) in enumerate(batches):
         full = np.concatenate([np.full((len(target_out), 1), 2, np.int32), target_out], axis=1)
         started = time.perf_counter()
         batch = make_batch(source, full)
@@ -110,9 +135,11 @@ def main() -> None:
     data = np.load(source_file)
     shapes = json.loads(str(data["shapes"]))
     model, _ = model_for(shapes)
+    batches = [(data[f"train_src_{i}"], data[f"train_tgt_{i}"]) for i in range(int(data["train_count"]))]
     results = {"peer": "JoeyNMT 2.3 (PyTorch " + torch.__version__ + ")",
                "threads": torch.get_num_threads(),
-               "training_float32": time_training(model, data, int(shapes["warmup"]))}
+               "training_float32": time_training(model, batches, int(shapes["warmup"])),
+               "training_float32_unbucketed": time_training(model, unbucketed(batches), int(shapes["warmup"]))}
     sentences = [data[f"decode_{i}"] for i in range(int(data["decode_count"]))]
     decoding = {}
     with torch.no_grad():

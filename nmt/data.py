@@ -66,13 +66,6 @@ def _within(source: list[int], target: list[int], max_length: int) -> bool:
     return 1 < len(source) <= max_length and 1 < len(target) <= max_length
 
 
-def filter_length(corpus: EncodedCorpus, max_length: int) -> tuple[EncodedCorpus, int]:
-    """Drop pairs with a side longer than ``max_length`` tokens; returns (kept, dropped)."""
-    keep = [i for i in range(len(corpus)) if _within(corpus.source(i), corpus.target(i), max_length)]
-    kept = EncodedCorpus.from_lists([corpus.source(i) for i in keep], [corpus.target(i) for i in keep])
-    return kept, len(corpus) - len(kept)
-
-
 def encode_to_disk(pairs: Iterable[tuple[str, str]], src_vocab: SubwordVocab, tgt_vocab: SubwordVocab,
                    max_length: int, directory: Path, fingerprint: dict) -> int:
     """Tokenize a stream of pairs into id files in ``directory``, a chunk at a time.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nmt.config import TokenizerConfig
-from nmt.data import EncodedCorpus, filter_length, make_arrays, plan_batches
+from nmt.data import EncodedCorpus, make_arrays, plan_batches
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, SubwordVocab, train_sentencepiece
 from conftest import shipped_pairs
 
@@ -53,11 +53,6 @@ def test_teacher_forcing_arrays_are_shifted_and_padded():
     assert target_out.tolist() == [[10, 11, EOS_ID], [12, EOS_ID, PAD_ID]]
 
 
-def test_length_filter():
-    kept, dropped = filter_length(corpus_of([3, 10, 30]), max_length=10)
-    assert dropped == 2 and len(kept) == 1 and kept.source(0).tolist() == [5] * 3
-
-
 def encode_fixture(tmp_path, pairs, max_length=60, name="corpus"):
     from nmt.data import encode_to_disk, open_encoded
 
@@ -77,14 +72,14 @@ def test_corpus_streamed_to_disk_matches_in_memory_encoding(tmp_path, monkeypatc
     monkeypatch.setattr(nmt.data, "ENCODE_CHUNK", 7)  # many chunks, one partly filled
     pairs = shipped_pairs("train", 50) + [("", "empty source"), ("x " * 40, "too long")]
     vocab, dropped, corpus = encode_fixture(tmp_path, pairs)
-    expected, expected_dropped = filter_length(EncodedCorpus.from_lists(
-        vocab.encode([s for s, _ in pairs]), vocab.encode([t for _, t in pairs])), 60)
-    assert dropped == expected_dropped >= 2
+    # what the chunked writer must reproduce: both sides of 2..60 tokens (EOS included)
+    encoded = zip(vocab.encode([s for s, _ in pairs]), vocab.encode([t for _, t in pairs]))
+    expected = [(src, tgt) for src, tgt in encoded if 1 < len(src) <= 60 and 1 < len(tgt) <= 60]
+    assert dropped == len(pairs) - len(expected) >= 2  # the empty and the overlong pair at least
     assert isinstance(corpus.src_ids, np.memmap)
-    assert len(corpus) == len(expected) == len(pairs) - dropped
-    for i in range(len(corpus)):
-        assert corpus.source(i).tolist() == expected.source(i).tolist()
-        assert corpus.target(i).tolist() == expected.target(i).tolist()
+    assert len(corpus) == len(expected)
+    for i, (src, tgt) in enumerate(expected):
+        assert corpus.source(i).tolist() == src and corpus.target(i).tolist() == tgt
     from nmt.data import open_encoded
     assert open_encoded(tmp_path / "encoded", {"corpus": "something else"}) is None
 
