@@ -9,6 +9,7 @@ and the time from starting ``nmt translate`` to its first translation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import statistics
@@ -159,6 +160,11 @@ def bench(config: Config, output: Path, steps: int = 40, warmup: int = 8) -> dic
         training["fraction_of_matmul"] = round(training["gflops"] / results["matmul_gflops"]["float32"], 3)
         results["training_float32"] = training
         trainer.save()
+        run.config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision="bfloat16"))
+        mixed = measure_training(Trainer(run, corpora).train_step, batches, config, run.tgt_vocab.size, warmup)
+        mixed["fraction_of_matmul"] = round(mixed["gflops"] / results["matmul_gflops"]["bfloat16"], 3)
+        results["training_bfloat16"] = mixed
+        run.config = config
         translator = make_translator(run, trainer.model)
         decoding = {}
         for beam in (1, 5):
@@ -184,6 +190,10 @@ def markdown(results: dict) -> str:
         ("training, float32: target tokens/s", f"{training['target_tokens_per_second']:,}"),
         ("training, float32: achieved GFLOP/s (share of float32 matmul)",
          f"{training['gflops']} ({training['fraction_of_matmul']:.0%})"),
+        ("training, bfloat16: target tokens/s",
+         f"{results['training_bfloat16']['target_tokens_per_second']:,}"),
+        ("training, bfloat16: achieved GFLOP/s (share of bfloat16 matmul)",
+         f"{results['training_bfloat16']['gflops']} ({results['training_bfloat16']['fraction_of_matmul']:.0%})"),
         ("greedy decoding, sentences/s (batch 1 / 64)", f"{decode['beam1_batch1']} / {decode['beam1_batch64']}"),
         ("beam 5 decoding, sentences/s (batch 1 / 64)", f"{decode['beam5_batch1']} / {decode['beam5_batch64']}"),
         ("seconds from start to first translation", f"{results['seconds_to_first_translation']}"),
@@ -211,8 +221,13 @@ def bench_against_peer(config_path: str, overrides: list[str], output: Path, rou
         result["training_float32_as_run"] = result["training_float32_unbucketed"]
     for result in ours:
         result["training_float32_as_run"] = result["training_float32"]
+    for result in ours:
+        result["training_bfloat16_as_run"] = result["training_bfloat16"]
+    for result in peer:  # JoeyNMT has no bfloat16 mode: against its float32 run
+        result["training_bfloat16_as_run"] = result["training_float32_unbucketed"]
     keys = [("training_float32", "target_tokens_per_second"),
-            ("training_float32_as_run", "target_tokens_per_second")] + [
+            ("training_float32_as_run", "target_tokens_per_second"),
+            ("training_bfloat16_as_run", "target_tokens_per_second")] + [
         ("decode_sentences_per_second", key) for key in ours[0]["decode_sentences_per_second"]]
     rows = []
     for section, key in keys:

@@ -67,7 +67,13 @@ class RecurrentCell(keras.layers.Layer):
 
     def project(self, inputs: tf.Tensor) -> tf.Tensor:
         """Input-to-gate pre-activations ``x W + b`` for any leading shape."""
-        return tf.tensordot(inputs, self.kernel, axes=1) + self.bias
+        return tf.tensordot(inputs, self.cast(self.kernel), axes=1) + self.cast(self.bias)
+
+    def cast(self, weight) -> tf.Tensor:
+        """A weight in the compute dtype: bfloat16 under ``train.precision: bfloat16`` (weights
+        stay float32), unchanged in float32.  Needed because search calls ``step`` directly,
+        outside Keras' automatic casting in ``__call__``."""
+        return tf.cast(weight, self.compute_dtype)
 
     def zero_state(self, batch_size) -> tuple[tf.Tensor, ...]:
         zeros = tf.zeros([batch_size, self.units], dtype=self.compute_dtype)
@@ -95,7 +101,7 @@ class LSTMCell(RecurrentCell):
 
     def step_with_gates(self, projected, state):
         h, c = state
-        z_i, z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.recurrent_kernel), 4, axis=-1)
+        z_i, z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.cast(self.recurrent_kernel)), 4, axis=-1)
         i, f, o = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.sigmoid(z_o)
         c = f * c + i * tf.tanh(z_g)
         return (o * tf.tanh(c), c), {"input": i, "forget": f, "output": o}
@@ -119,11 +125,11 @@ class PeepholeLSTMCell(RecurrentCell):
 
     def step_with_gates(self, projected, state):
         h, c = state
-        z_i, z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.recurrent_kernel), 4, axis=-1)
-        i = tf.sigmoid(z_i + self.peephole_input * c)
-        f = tf.sigmoid(z_f + self.peephole_forget * c)
+        z_i, z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.cast(self.recurrent_kernel)), 4, axis=-1)
+        i = tf.sigmoid(z_i + self.cast(self.peephole_input) * c)
+        f = tf.sigmoid(z_f + self.cast(self.peephole_forget) * c)
         c = f * c + i * tf.tanh(z_g)
-        o = tf.sigmoid(z_o + self.peephole_output * c)
+        o = tf.sigmoid(z_o + self.cast(self.peephole_output) * c)
         return (o * tf.tanh(c), c), {"input": i, "forget": f, "output": o}
 
 
@@ -136,7 +142,7 @@ class CIFGCell(RecurrentCell):
 
     def step_with_gates(self, projected, state):
         h, c = state
-        z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.recurrent_kernel), 3, axis=-1)
+        z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.cast(self.recurrent_kernel)), 3, axis=-1)
         f, o = tf.sigmoid(z_f), tf.sigmoid(z_o)
         c = f * c + (1.0 - f) * tf.tanh(z_g)
         return (o * tf.tanh(c), c), {"input": 1.0 - f, "forget": f, "output": o}
@@ -152,9 +158,9 @@ class GRUCell(RecurrentCell):
     def step_with_gates(self, projected, state):
         (h,) = state
         split = 2 * self.units
-        gates = tf.sigmoid(projected[..., :split] + tf.matmul(h, self.recurrent_kernel[:, :split]))
+        gates = tf.sigmoid(projected[..., :split] + tf.matmul(h, self.cast(self.recurrent_kernel[:, :split])))
         z, r = tf.split(gates, 2, axis=-1)
-        n = tf.tanh(projected[..., split:] + tf.matmul(r * h, self.recurrent_kernel[:, split:]))
+        n = tf.tanh(projected[..., split:] + tf.matmul(r * h, self.cast(self.recurrent_kernel[:, split:])))
         return (z * h + (1.0 - z) * n,), {"update": z, "reset": r}
 
 

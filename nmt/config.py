@@ -82,6 +82,7 @@ class TrainConfig:
     validate_every: Optional[int] = field(default=None, metadata=_range(1))
     patience: Optional[int] = field(default=None, metadata=_range(1))
     nonfinite_loss: str = field(default="stop", metadata=_range(choices=("stop", "skip")))
+    precision: str = field(default="float32", metadata=_range(choices=("float32", "bfloat16")))
 
 
 @dataclass

@@ -97,13 +97,14 @@ class Decoder(keras.layers.Layer):
             # A GRU encoder has no memory cell: a c state then starts from h.
             layers.append(tuple(bridge(source[min(k, len(source) - 1)])
                                 for k, bridge in enumerate(bridges)))
-        feed = tf.zeros([tf.shape(encoder_finals[0][0])[0], self.feed_dim])
+        feed = tf.zeros([tf.shape(encoder_finals[0][0])[0], self.feed_dim], dtype=self.compute_dtype)
         return layers, feed
 
     def logits(self, attentional, training: bool = False):
         attentional = self.dropout(attentional, training=training)
         if self.tied:
-            return tf.tensordot(attentional, self.embedding.embeddings, [[-1], [1]]) + self.output_bias
+            weights = tf.cast(self.embedding.embeddings, attentional.dtype)
+            return tf.tensordot(attentional, weights, [[-1], [1]]) + tf.cast(self.output_bias, attentional.dtype)
         return self.output_projection(attentional)
 
     def _stack(self, inputs, layer_states, training):
@@ -145,7 +146,8 @@ class Decoder(keras.layers.Layer):
                 attentional, state, _ = self._step(embedded_t, state, keys, memory, memory_mask,
                                                    training)
                 return attentional, state
-            first = (tf.zeros([tf.shape(target_in)[0], self.combine.units]), state)
+            first = (tf.zeros([tf.shape(target_in)[0], self.combine.units], dtype=self.compute_dtype),
+                     state)
             attentional, _ = tf.scan(body, tf.transpose(embedded, [1, 0, 2]), initializer=first)
             return self.logits(tf.transpose(attentional, [1, 0, 2]), training)
         mask = tf.not_equal(target_in, PAD_ID)
@@ -179,8 +181,14 @@ class Seq2Seq(keras.Model):
         return self.decoder(target_in, memory, memory_mask, finals, training=training)
 
 
-def build_model(src_vocab_size: int, tgt_vocab_size: int, config: ModelConfig) -> Seq2Seq:
-    """A model whose variables all exist (so checkpoints can be restored into it)."""
+def build_model(src_vocab_size: int, tgt_vocab_size: int, config: ModelConfig,
+                precision: str = "float32") -> Seq2Seq:
+    """A model whose variables all exist (so checkpoints can be restored into it).
+
+    With ``precision="bfloat16"`` the layers compute in bfloat16 while every weight
+    stays float32 (Keras' mixed_bfloat16 policy), so checkpoints are the same either way.
+    """
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     model = Seq2Seq(src_vocab_size, tgt_vocab_size, config, name="seq2seq")
     dummy = tf.constant([[4, 5, 3]], dtype=tf.int32)
     model((dummy, dummy), training=False)

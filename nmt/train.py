@@ -142,7 +142,8 @@ class Trainer:
         self.dev_corpus = EncodedCorpus.from_lists(run.src_vocab.encode(self.dev_sources),
                                                    run.tgt_vocab.encode(self.dev_references))
         self.dev_batches = plan_batches(self.dev_corpus, train_cfg.batch_tokens, 0, 0)
-        self.model = build_model(run.src_vocab.size, run.tgt_vocab.size, self.config.model)
+        self.model = build_model(run.src_vocab.size, run.tgt_vocab.size, self.config.model,
+                                 train_cfg.precision)
         self.optimizer = keras.optimizers.Adam(train_cfg.learning_rate,
                                                global_clipnorm=train_cfg.clip_norm or None)
         self.optimizer.build(self.model.trainable_variables)

@@ -24,7 +24,8 @@ def load_model(run: Run, prefer_best: bool = True):
     path = best or tf.train.latest_checkpoint(str(run.checkpoints))
     if path is None:
         raise NmtError(f"{run.directory}: no checkpoint yet; run `make train` first")
-    model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model)
+    model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model,
+                        run.config.train.precision)
     try:
         # every model variable must be restored; a training checkpoint's optimizer slots are not needed
         model_checkpoint(model).restore(path).assert_existing_objects_matched().expect_partial()
