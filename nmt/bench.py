@@ -233,7 +233,7 @@ def bench_against_peer(config_path: str, overrides: list[str], output: Path, rou
     for section, key in keys:
         mine = statistics.median(r[section][key] for r in ours)
         theirs = statistics.median(r[section][key] for r in peer)
-        rows.append({"measure": f"{section}.{key}", "ours": mine, "peer": theirs,
+        rows.append({"measure": f"{section}.{key}", "ours": round(mine, 1), "peer": round(theirs, 1),
                      "ratio": round(mine / theirs, 2)})
     summary = {"peer": peer[0]["peer"], "rounds": rounds, "rows": rows}
     write_atomic(output / "peer.json", json.dumps(summary, indent=2) + "\n")
