@@ -39,8 +39,9 @@ class Splits:
         return (("train", self.train), ("dev", self.dev), ("test", self.test))
 
 
-def _keys(pair: Pair) -> tuple[str, str]:
-    return "src:" + comparison_key(pair.src), "tgt:" + comparison_key(pair.tgt)
+def _keys(src: str, tgt: str) -> tuple[str, str]:
+    """The comparison keys of a pair's two sides."""
+    return "src:" + comparison_key(src), "tgt:" + comparison_key(tgt)
 
 
 def _held_out_documents(pairs: list[Pair], sizes: dict[str, int], seed: int) -> dict[str, str]:
@@ -91,7 +92,7 @@ def _split(pairs: list[Pair], dev_size: int, test_size: int, seed: int) -> Split
     for name in ("test", "dev", "train"):
         kept[name], seen_pairs = [], set()
         for pair in grouped[name]:
-            keys = _keys(pair)
+            keys = _keys(pair.src, pair.tgt)
             if keys in seen_pairs:
                 removed[f"duplicate in {name}"] += 1
             elif held_keys.intersection(keys):
@@ -100,13 +101,11 @@ def _split(pairs: list[Pair], dev_size: int, test_size: int, seed: int) -> Split
                 seen_pairs.add(keys)
                 kept[name].append(pair)
         if name != "train":
-            held_keys.update(k for pair in kept[name] for k in _keys(pair))
+            held_keys.update(k for pair in kept[name] for k in _keys(pair.src, pair.tgt))
     return Splits(kept["train"], kept["dev"], kept["test"], removed)
 
 
 def overlap(train: list[tuple[str, str]], held: list[tuple[str, str]]) -> int:
     """How many held-out pairs share a normalized source or target side with train."""
-    train_keys = {k for src, tgt in train for k in ("src:" + comparison_key(src),
-                                                      "tgt:" + comparison_key(tgt))}
-    return sum(("src:" + comparison_key(src)) in train_keys or ("tgt:" + comparison_key(tgt)) in train_keys
-               for src, tgt in held)
+    train_keys = {key for src, tgt in train for key in _keys(src, tgt)}
+    return sum(not train_keys.isdisjoint(_keys(src, tgt)) for src, tgt in held)

@@ -36,14 +36,15 @@ def variant_config(config_path: str, overrides: list[str], key: str, value: str,
     return replace(config, name=value, run_root=str(root))
 
 
-def timed_translation(run, translator, sources: list[str], beam: int) -> tuple[list[str], float]:
+def timed_translation(run, translator, sources: list[str], beam: int,
+                      batch_size: int | None = None) -> tuple[list[str], float]:
     """The translations of ``sources`` and sentences per second, after one warm-up batch
-    (so graph tracing is not counted)."""
+    (so graph tracing is not counted); ``batch_size`` defaults to ``decode.batch_size``."""
     from nmt.translate import translate_lines
 
-    translate_lines(run, translator, sources[:8], beam)
+    translate_lines(run, translator, sources[:batch_size or 8], beam, batch_size)
     started = time.perf_counter()
-    hypotheses = translate_lines(run, translator, sources, beam)
+    hypotheses = translate_lines(run, translator, sources, beam, batch_size)
     return hypotheses, len(sources) / (time.perf_counter() - started)
 
 

@@ -11,8 +11,7 @@ from nmt.checkpoint import model_checkpoint
 from nmt.config import ModelConfig
 from nmt.model import build_model
 from nmt.search import Translator
-from nmt.train import masked_cross_entropy
-from test_search import reverse_batch, strip
+from test_search import REVERSER, reverse_batch, strip, train_to_reverse
 
 CONFIG = ModelConfig(embedding_dim=32, encoder_layers=2, encoder_units=32, decoder_layers=2,
                      decoder_units=64, attention_units=64, dropout=0.0, input_feeding=True,
@@ -41,22 +40,8 @@ def test_bfloat16_model_matches_float32_on_the_same_weights(tmp_path):
 
 def test_bfloat16_model_learns_to_reverse_and_decodes():
     keras.utils.set_random_seed(0)
-    model = build_model(14, 14, ModelConfig(embedding_dim=32, encoder_layers=1, encoder_units=32,
-                                            decoder_layers=1, decoder_units=64, attention_units=64,
-                                            dropout=0.0), precision="bfloat16")
-    optimizer = keras.optimizers.Adam(0.01)
-
-    @tf.function
-    def step(source, target_in, target_out):
-        with tf.GradientTape() as tape:
-            loss_sum, tokens = masked_cross_entropy(model((source, target_in), training=True), target_out)
-            loss = loss_sum / tokens
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
-                                      model.trainable_variables))
-        return loss
-
-    rng = np.random.default_rng(0)
-    losses = [float(step(*reverse_batch(rng, 64)[:3])) for _ in range(300)]
+    model = build_model(14, 14, REVERSER, precision="bfloat16")
+    losses = train_to_reverse(model)
     assert losses[-1] < 0.15 * losses[0]
     sources, _, _, rows = reverse_batch(np.random.default_rng(1), 100)
     for beam in (1, 4):
