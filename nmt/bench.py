@@ -73,14 +73,13 @@ def training_flops(config: ModelConfig, vocab: int, batch: int, source: int, tar
     return 3 * 2 * macs
 
 
-def _real_batches(config: Config, vocab, count: int):
-    from nmt.corpus import read_parallel
-    from nmt.data import EncodedCorpus, make_arrays, plan_batches
+def _real_batches(trainer, count: int):
+    """The first ``count`` batches of the run's first epoch, from the corpus the trainer tokenized."""
+    from nmt.data import make_arrays, plan_batches
 
-    sources, targets = read_parallel(config.data.train, config.data.src_lang, config.data.tgt_lang)
-    corpus = EncodedCorpus.from_lists(vocab.encode(sources[:20000]), vocab.encode(targets[:20000]))
-    plan = plan_batches(corpus, config.train.batch_tokens, config.seed, 0)
-    return [make_arrays(corpus, indices) for indices in plan[:count]]
+    train_cfg = trainer.config.train
+    plan = plan_batches(trainer.corpus, train_cfg.batch_tokens, trainer.config.seed, 0)
+    return [make_arrays(trainer.corpus, indices) for indices in plan[:count]]
 
 
 def measure_training(trainer_step, batches, config: Config, vocab_size: int, warmup: int) -> dict:
@@ -97,16 +96,6 @@ def measure_training(trainer_step, batches, config: Config, vocab_size: int, war
                          / seconds / 1e9)
     return {"target_tokens_per_second": round(statistics.median(speeds)),
             "gflops": round(statistics.median(rates), 1), "steps_timed": len(speeds)}
-
-
-def measure_decoding(run, translator, sentences: list[str], beam: int, batch: int) -> float:
-    """Sentences/s translating ``sentences`` in batches of ``batch`` (after one warm-up batch)."""
-    from nmt.translate import translate_lines
-
-    translate_lines(run, translator, sentences[:batch], beam, batch_size=batch)
-    started = time.perf_counter()
-    translate_lines(run, translator, sentences, beam, batch_size=batch)
-    return len(sentences) / (time.perf_counter() - started)
 
 
 def time_to_first_translation(run_dir: Path, sentence: str) -> float:
@@ -141,6 +130,7 @@ def bench(config: Config, output: Path, steps: int = 40, warmup: int = 8) -> dic
     """Run every measurement; write ``bench.json`` and ``bench.md`` to ``output``."""
     import keras
 
+    from nmt.compare import timed_translation
     from nmt.corpus import read_parallel
     from nmt.train import Trainer, prepare_run, read_corpora
     from nmt.translate import make_translator
@@ -153,7 +143,7 @@ def bench(config: Config, output: Path, steps: int = 40, warmup: int = 8) -> dic
         corpora = read_corpora(config)
         run = prepare_run(config, corpora)
         trainer = Trainer(run, corpora)
-        batches = _real_batches(config, run.src_vocab, steps + warmup)
+        batches = _real_batches(trainer, steps + warmup)
         sentences = read_parallel(config.data.test[0], config.data.src_lang, config.data.tgt_lang)[0][:512]
         save_for_peer(output / "batches.npz", config, run, batches, sentences, warmup)
         training = measure_training(trainer.train_step, batches, config, run.tgt_vocab.size, warmup)
@@ -170,7 +160,7 @@ def bench(config: Config, output: Path, steps: int = 40, warmup: int = 8) -> dic
         for beam in (1, 5):
             for batch, count in ((1, 32), (64, 512)):
                 decoding[f"beam{beam}_batch{batch}"] = round(
-                    measure_decoding(run, translator, sentences[:count], beam, batch), 1)
+                    timed_translation(run, translator, sentences[:count], beam, batch)[1], 1)
         results["decode_sentences_per_second"] = decoding
         results["seconds_to_first_translation"] = round(
             time_to_first_translation(run.directory, sentences[0]), 2)
@@ -202,6 +192,13 @@ def markdown(results: dict) -> str:
     return "| measurement | value |\n| --- | ---: |\n" + "".join(f"| {a} | {b} |\n" for a, b in rows)
 
 
+def _run_round(command: list[str], what: str) -> None:
+    """Run one side of a round; its own messages stay on stderr, a failure is one line."""
+    result = subprocess.run(command, stdout=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise NmtError(f"bench-peer: {what} failed (exit {result.returncode}); its messages are above")
+
+
 def bench_against_peer(config_path: str, overrides: list[str], output: Path, rounds: int,
                        peer_python: Path) -> dict:
     """Alternate ``nmt bench`` and ``bench_peer.py`` runs on the same batches; median ratios."""
@@ -209,13 +206,13 @@ def bench_against_peer(config_path: str, overrides: list[str], output: Path, rou
     for round_index in range(rounds):
         directory = output / f"round{round_index + 1}"
         print(f"round {round_index + 1}/{rounds}: nmt bench", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "nmt.cli", "bench", "--config", config_path,
-                        "--output", str(directory), *overrides], check=True, stdout=subprocess.DEVNULL)
+        _run_round([sys.executable, "-m", "nmt.cli", "bench", "--config", config_path,
+                    "--output", str(directory), *overrides], "nmt bench")
         ours.append(json.loads((directory / "bench.json").read_text()))
         print(f"round {round_index + 1}/{rounds}: JoeyNMT", file=sys.stderr)
         # -P: this file's folder must not shadow the standard library (nmt/inspect.py)
-        subprocess.run([str(peer_python), "-P", str(Path(__file__).with_name("bench_peer.py")),
-                        str(directory / "batches.npz"), str(directory / "peer.json")], check=True)
+        _run_round([str(peer_python), "-P", str(Path(__file__).with_name("bench_peer.py")),
+                    str(directory / "batches.npz"), str(directory / "peer.json")], "the JoeyNMT side")
         peer.append(json.loads((directory / "peer.json").read_text()))
     for result in peer:  # JoeyNMT without length bucketing, against ours with it
         result["training_float32_as_run"] = result["training_float32_unbucketed"]

@@ -210,6 +210,8 @@ def cmd_bench(args) -> None:
 
 
 def cmd_bench_peer(args) -> None:
+    if args.rounds < 1:
+        raise NmtError(f"--rounds: expected a positive number, got {args.rounds}")
     if not Path(args.peer_python).exists():
         raise NmtError(f"{args.peer_python}: not found; `make bench-peer` installs JoeyNMT there")
     from nmt.bench import bench_against_peer

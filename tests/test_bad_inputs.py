@@ -133,6 +133,11 @@ CASES = [
      "--vary 'model.cell': expected key.path=value1,value2,..."),
     ("bench steps 0", lambda t, r: (["bench", "--config", tiny(t), "--steps", "0"], None),
      "--steps: expected a positive number, got 0"),
+    ("bench-peer rounds 0", lambda t, r: (["bench-peer", "--config", tiny(t), "--rounds", "0"], None),
+     "--rounds: expected a positive number, got 0"),
+    ("bench-peer without JoeyNMT", lambda t, r: (["bench-peer", "--config", tiny(t), "--peer-python",
+                                                  f"{t}/none/python"], None),
+     "{tmp}/none/python: not found; `make bench-peer` installs JoeyNMT there"),
     # ---- run directories
     ("no run", lambda t, r: (["translate", "--run", f"{t}/nothing"], ""),
      "{tmp}/nothing: no trained run here (config.yaml missing); run `make train` first"),
