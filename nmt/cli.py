@@ -1,4 +1,4 @@
-"""The ``nmt`` command: train, translate, evaluate, inspect, compare, prepare.
+"""The ``nmt`` command: train, translate, evaluate, inspect, average, export, compare, prepare.
 
 Every command takes ``--config FILE`` and ``key.path=value`` overrides.  User
 errors print one line (``error: ...``) and exit with status 2; nothing else
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nmt.config import Config, load_config, parse_overrides
 from nmt.errors import NmtError
+from nmt.translate import WEIGHTS
 
 DEFAULT_CONFIG = "configs/default.yaml"
 
@@ -59,11 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     command("train", "prepare data if missing, train (resuming), evaluate the best model")
     for name, text in (("translate", "translate a file, stdin, or interactively"),
                        ("evaluate", "BLEU/chrF/TER of the best checkpoint on the test sets"),
-                       ("inspect", "plot encoder gate activations and attention for one sentence")):
+                       ("inspect", "plot encoder gate activations and attention for one sentence"),
+                       ("export", "write the run as a self-contained TensorFlow SavedModel"),
+                       ("average", "average the weights of the last N training checkpoints")):
         sub = command(name, text)
         sub.add_argument("--run", help="run directory (default: <run_root>/<name> from --config); "
                                        "overrides then apply to the run's own config")
+        if name == "average":
+            sub.add_argument("--last", type=int, default=5,
+                             help="how many of the newest checkpoints to average (default 5)")
+            continue
         sub.add_argument("--beam", type=int, help="beam size (default decode.beam_size)")
+        sub.add_argument("--weights", choices=WEIGHTS, default="best",
+                         help="best on dev (default), latest training checkpoint, or averaged "
+                              "(written by `nmt average`)")
+        if name == "export":
+            sub.add_argument("--output", help="base directory; each export adds the next numbered "
+                                              "version (default: <run>/export)")
         if name == "translate":
             sub.add_argument("--input", help="file to translate (default: stdin or the REPL)")
             sub.add_argument("--output", help="file to write (default: stdout)")
@@ -120,9 +133,10 @@ def _open_trained_run(args):
         requested = load_config(run.directory / "config.yaml", args.overrides)
         check_compatible(run.config, requested, run.directory)
         run.config = requested
-    if args.beam is not None and not 1 <= args.beam <= 100:
-        raise NmtError(f"--beam: expected a value between 1 and 100, got {args.beam}")
-    return run, args.beam or run.config.decode.beam_size
+    beam = getattr(args, "beam", None)
+    if beam is not None and not 1 <= beam <= 100:
+        raise NmtError(f"--beam: expected a value between 1 and 100, got {beam}")
+    return run, beam or run.config.decode.beam_size
 
 
 def cmd_train(args) -> None:
@@ -146,7 +160,7 @@ def cmd_evaluate(args) -> None:
     from nmt.evaluate import evaluate_run, print_report
     from nmt.translate import load_model, make_translator
 
-    print_report(evaluate_run(run, make_translator(run, load_model(run)), beam))
+    print_report(evaluate_run(run, make_translator(run, load_model(run, args.weights)), beam))
 
 
 def cmd_translate(args) -> None:
@@ -160,7 +174,7 @@ def cmd_translate(args) -> None:
     _quiet_tensorflow()
     from nmt.translate import load_model, make_translator, repl, translate_stream
 
-    model = load_model(run)
+    model = load_model(run, args.weights)
     translator = make_translator(run, model)
     if args.input is None and sys.stdin.isatty():
         repl(run, model, translator, beam, Path.home() / ".nmt_history")
@@ -186,10 +200,28 @@ def cmd_inspect(args) -> None:
     from nmt.inspect import inspect_sentence
     from nmt.translate import load_model, make_translator
 
-    model = load_model(run)
+    model = load_model(run, args.weights)
     output = Path(args.output) if args.output else run.directory / "inspect.png"
     print(inspect_sentence(run, model, make_translator(run, model), args.text, beam, output))
     print(f"plot written to {output}", file=sys.stderr)
+
+
+def cmd_average(args) -> None:
+    run, _ = _open_trained_run(args)
+    _quiet_tensorflow()
+    from nmt.average import average_checkpoints
+
+    average_checkpoints(run, args.last)
+
+
+def cmd_export(args) -> None:
+    run, beam = _open_trained_run(args)
+    _quiet_tensorflow()
+    from nmt.export import export
+    from nmt.translate import load_model
+
+    base = Path(args.output) if args.output else run.directory / "export"
+    print(export(run, load_model(run, args.weights), beam, base))
 
 
 def cmd_prepare(args) -> None:
@@ -233,7 +265,8 @@ def cmd_compare(args) -> None:
 
 COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
             "prepare": cmd_prepare, "compare": cmd_compare, "inspect": cmd_inspect,
-            "bench": cmd_bench, "bench-peer": cmd_bench_peer}
+            "bench": cmd_bench, "bench-peer": cmd_bench_peer, "average": cmd_average,
+            "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ def inspect_sentence(run: Run, model, translator, text: str, beam: int, path: Pa
     output = [int(t) for t in tokens[0] if t != PAD_ID]
     translation = run.tgt_vocab.decode([output])[0]
     source_labels = run.src_vocab.pieces(text) + ["</s>"]
-    target_labels = [run.tgt_vocab.processor.IdToPiece(t) if t != EOS_ID else "</s>" for t in output]
+    target_labels = [run.tgt_vocab.piece(t) if t != EOS_ID else "</s>" for t in output]
     draw(source_labels, target_labels, encoder_gates(model, np.array([ids])),
          attention[0, :len(output), :len(ids)], path, f"{text}  ->  {translation}")
     return translation

@@ -6,7 +6,9 @@
       spm.model            sentencepiece model (spm.src.model + spm.tgt.model if not shared)
       encoded/train/       the training corpus as token ids (memory-mapped while training)
       checkpoints/         latest training checkpoints (model, optimizer, position)
-      best/                checkpoint with the best dev score, plus best.json
+      best/                checkpoint with the best dev score
+      averaged/            mean of the last N training checkpoints (`nmt average`)
+      export/<version>/    self-contained SavedModels (`nmt export`)
       tensorboard/         training curves
       <test>.hyp, report.json, report.md   translations and scores
 
@@ -48,6 +50,10 @@ class Run:
     @property
     def best(self) -> Path:
         return self.directory / "best"
+
+    @property
+    def averaged(self) -> Path:
+        return self.directory / "averaged"
 
 
 def _vocab_files(shared: bool) -> tuple[str, str]:

@@ -9,10 +9,20 @@ hypotheses by log-probability divided by the GNMT length penalty
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from nmt.model import Seq2Seq
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
+
+
+class Hypotheses(NamedTuple):
+    """The returned hypothesis of every sentence in a batch."""
+
+    tokens: tf.Tensor  # [batch, time] ids, EOS then PAD once finished
+    scores: tf.Tensor  # [batch] log-probability (beam search: divided by the length penalty)
+    attention: tf.Tensor | None = None  # [batch, time, source], when asked for
 
 
 def _length_limits(source, ratio: float, offset: int):
@@ -26,35 +36,38 @@ def _start(model: Seq2Seq, source):
     return memory, mask, keys, model.decoder.initial_state(finals)
 
 
-def greedy_search(model: Seq2Seq, source, ratio: float, offset: int, with_attention: bool = False):
-    """Token ids [batch, time] of the most likely next token at every step
-    (and, if asked, the attention weights [batch, time, source] of every step)."""
+def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
+                  with_attention: bool = False) -> Hypotheses:
+    """The most likely next token at every step, and the summed log-probability of them."""
     memory, mask, keys, states = _start(model, source)
     batch = tf.shape(source)[0]
     limits = _length_limits(source, ratio, offset)
     tokens = tf.fill([batch], BOS_ID)
     finished = tf.zeros([batch], tf.bool)
+    scores = tf.zeros([batch])
     output = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     attention = tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, None])
 
-    def not_done(t, tokens, states, finished, output, attention):
+    def not_done(t, tokens, states, finished, scores, output, attention):
         return tf.logical_not(tf.reduce_all(finished))
 
-    def body(t, tokens, states, finished, output, attention):
+    def body(t, tokens, states, finished, scores, output, attention):
         logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask)
+        logits = tf.cast(logits, tf.float32)
         tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        log_prob = tf.gather(logits, tokens, batch_dims=1) - tf.reduce_logsumexp(logits, axis=-1)
+        scores += tf.where(finished, 0.0, log_prob)
         tokens = tf.where(finished, PAD_ID, tokens)
         output = output.write(t, tokens)
         if with_attention:
             attention = attention.write(t, tf.cast(weights, tf.float32))
         finished = finished | tf.equal(tokens, EOS_ID) | (t + 1 >= limits)
-        return t + 1, tokens, states, finished, output, attention
+        return t + 1, tokens, states, finished, scores, output, attention
 
-    *_, output, attention = tf.while_loop(
-        not_done, body, (0, tokens, states, finished, output, attention))
-    if with_attention:
-        return tf.transpose(output.stack()), tf.transpose(attention.stack(), [1, 0, 2])
-    return tf.transpose(output.stack())
+    *_, scores, output, attention = tf.while_loop(
+        not_done, body, (0, tokens, states, finished, scores, output, attention))
+    return Hypotheses(tf.transpose(output.stack()), scores,
+                      tf.transpose(attention.stack(), [1, 0, 2]) if with_attention else None)
 
 
 def _gather_beams(tensor, beam_index, batch, beam):
@@ -65,9 +78,8 @@ def _gather_beams(tensor, beam_index, batch, beam):
 
 
 def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int,
-                with_attention: bool = False):
-    """Token ids [batch, time] of the best hypothesis per sentence under the length penalty
-    (and, if asked, that hypothesis' attention weights [batch, time, source])."""
+                with_attention: bool = False) -> Hypotheses:
+    """The best of ``beam`` hypotheses per sentence under the length penalty."""
     batch = tf.shape(source)[0]
     tiled_source = tf.repeat(source, beam, axis=0)
     memory, mask, keys, states = _start(model, tiled_source)
@@ -113,9 +125,9 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(history, PAD_ID), tf.float32), axis=2)
     normalized = scores / tf.pow((5.0 + lengths) / 6.0, length_penalty)
     best = tf.argmax(normalized, axis=1, output_type=tf.int32)
-    if with_attention:
-        return tf.gather(history, best, batch_dims=1), tf.gather(attention, best, batch_dims=1)
-    return tf.gather(history, best, batch_dims=1)
+    return Hypotheses(tf.gather(history, best, batch_dims=1),
+                      tf.gather(normalized, best, batch_dims=1),
+                      tf.gather(attention, best, batch_dims=1) if with_attention else None)
 
 
 def _invariants(shapes, states):
@@ -145,9 +157,10 @@ class Translator:
         return self._compiled[key]
 
     def __call__(self, source, beam: int = 1):
-        return self._function(beam)(tf.convert_to_tensor(source, tf.int32)).numpy()
+        """Token ids [batch, time] of the returned hypotheses."""
+        return self._function(beam)(tf.convert_to_tensor(source, tf.int32)).tokens.numpy()
 
     def with_attention(self, source, beam: int = 1):
         """(tokens [batch, time], attention [batch, time, source]) of the returned hypotheses."""
-        tokens, attention = self._function(beam, True)(tf.convert_to_tensor(source, tf.int32))
-        return tokens.numpy(), attention.numpy()
+        found = self._function(beam, True)(tf.convert_to_tensor(source, tf.int32))
+        return found.tokens.numpy(), found.attention.numpy()

@@ -60,6 +60,7 @@ def encoded_training_corpus(run: Run):
     files = parallel_paths(config.data.train, config.data.src_lang, config.data.tgt_lang)
     fingerprint = {"files": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
                    "tokenizers": [run.src_vocab.fingerprint, run.tgt_vocab.fingerprint],
+                   "tokenized_by": "tensorflow_text",
                    "max_length": config.data.max_length}
     directory = run.directory / "encoded" / "train"
     corpus = open_encoded(directory, fingerprint)

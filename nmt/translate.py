@@ -13,17 +13,34 @@ from nmt.errors import NmtError
 from nmt.run import Run
 
 
-def load_model(run: Run, prefer_best: bool = True):
-    """The run's model with the best (else latest) checkpoint restored."""
+WEIGHTS = ("best", "latest", "averaged")
+
+
+def weights_path(run: Run, weights: str = "best") -> str:
+    """The checkpoint to translate with: the best on dev (else the latest training
+    checkpoint), the latest training checkpoint, or the output of ``nmt average``."""
+    import tensorflow as tf
+
+    if weights == "averaged":
+        path = tf.train.latest_checkpoint(str(run.averaged))
+        if path is None:
+            raise NmtError(f"{run.averaged}: no averaged checkpoint; run `nmt average` first")
+        return path
+    best = tf.train.latest_checkpoint(str(run.best)) if weights == "best" else None
+    path = best or tf.train.latest_checkpoint(str(run.checkpoints))
+    if path is None:
+        raise NmtError(f"{run.directory}: no checkpoint yet; run `make train` first")
+    return path
+
+
+def load_model(run: Run, weights: str = "best"):
+    """The run's model with the chosen checkpoint (see ``weights_path``) restored."""
     import tensorflow as tf
 
     from nmt.checkpoint import model_checkpoint
     from nmt.model import build_model
 
-    best = tf.train.latest_checkpoint(str(run.best)) if prefer_best else None
-    path = best or tf.train.latest_checkpoint(str(run.checkpoints))
-    if path is None:
-        raise NmtError(f"{run.directory}: no checkpoint yet; run `make train` first")
+    path = weights_path(run, weights)
     model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model,
                         run.config.train.precision)
     try:

@@ -2,6 +2,12 @@
 
 Byte fallback means no input character is ever unknown: characters outside the
 vocabulary become UTF-8 byte pieces and decode back to the same text.
+
+Text is tokenized and detokenized by TensorFlow Text's sentencepiece op, the
+same kernel an exported SavedModel carries, so training, ``nmt translate`` and
+the export split text identically.  (The sentencepiece Python package only
+trains the model: its newer version breaks ties between equally likely
+segmentations differently, e.g. for "...." in some contexts.)
 """
 
 from __future__ import annotations
@@ -55,10 +61,21 @@ class SubwordVocab:
             raise NmtError(f"{path}: tokenizer model not found") from None
         self.path = path
         self.processor = spm.SentencePieceProcessor()
-        try:
+        try:  # checks the file, with a readable error, before TensorFlow sees it
             self.processor.LoadFromSerializedProto(self.data)
         except (RuntimeError, OSError):
             raise NmtError(f"{path}: not a sentencepiece model") from None
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        """The TensorFlow Text op, made on first use (importing TensorFlow is slow)."""
+        if self._tokenizer is None:
+            import tensorflow as tf
+            import tensorflow_text
+
+            self._tokenizer = tensorflow_text.SentencepieceTokenizer(model=self.data, out_type=tf.int32)
+        return self._tokenizer
 
     @property
     def size(self) -> int:
@@ -69,11 +86,26 @@ class SubwordVocab:
         return fingerprint(self.data)
 
     def encode(self, lines: list[str]) -> list[list[int]]:
-        return [ids + [EOS_ID] for ids in self.processor.EncodeAsIds(list(lines))]
+        import tensorflow as tf
+
+        if not lines:
+            return []
+        ids = self.tokenizer.tokenize(tf.constant(list(lines), tf.string)).to_list()
+        return [row + [EOS_ID] for row in ids]
 
     def decode(self, ids: list[list[int]]) -> list[str]:
+        import tensorflow as tf
+
+        if not ids:
+            return []
         clean = [[i for i in row if i not in (PAD_ID, BOS_ID, EOS_ID)] for row in ids]
-        return self.processor.DecodeIds(clean)
+        ragged = tf.RaggedTensor.from_row_lengths(
+            tf.constant([i for row in clean for i in row], tf.int32), [len(row) for row in clean])
+        texts = self.tokenizer.detokenize(ragged).numpy()
+        return [text.decode("utf-8", "replace") for text in texts]
 
     def pieces(self, line: str) -> list[str]:
-        return self.processor.EncodeAsPieces(line)
+        return [self.piece(i) for i in self.encode([line])[0][:-1]]
+
+    def piece(self, piece_id: int) -> str:
+        return self.processor.IdToPiece(piece_id)

@@ -71,7 +71,7 @@ def test_learns_to_reverse_with_greedy_and_beam(reverser):
 def test_beam_size_one_equals_greedy(reverser):
     sources, *_ = reverse_batch(np.random.default_rng(2), 50)
     greedy = Translator(reverser, 1.0, 2, 1.0)(sources, 1)
-    beam_one = tf.function(lambda s: beam_search(reverser, s, 1, 1.0, 1.0, 2))(tf.constant(sources))
+    beam_one = tf.function(lambda s: beam_search(reverser, s, 1, 1.0, 1.0, 2).tokens)(tf.constant(sources))
     beam_one = beam_one.numpy()
     width = min(greedy.shape[1], beam_one.shape[1])
     assert np.array_equal(greedy[:, :width], beam_one[:, :width])

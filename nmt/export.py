@@ -1,0 +1,107 @@
+"""A trained run as one self-contained TensorFlow SavedModel: raw strings in, translations out.
+
+The SavedModel carries the weights, both sentencepiece models (as TensorFlow
+Text ops, the same kernel ``nmt translate`` tokenizes with) and the search as
+one graph.  Serving it needs TensorFlow and TensorFlow Text, nothing of this
+project: ``tf.saved_model.load(path).signatures["serving_default"](text=...)``.
+
+It follows TensorFlow Serving's layout, ``<base>/<version>/saved_model.pb``,
+so ``<base>`` can be handed to a model server as is.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from nmt.checkpoint import by_path
+from nmt.errors import NmtError
+from nmt.run import Run
+from nmt.search import beam_search, greedy_search
+from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
+
+# The characters Python's str.isspace() accepts: a line made of them is blank and stays blank.
+BLANK = "[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
+# What str.splitlines() splits on: line breaks inside a translation become spaces.
+LINE_BREAK = "\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"
+
+
+class ExportedTranslator(tf.Module):
+    """Tokenize, search and detokenize in one TensorFlow function, as ``translate_lines`` does."""
+
+    def __init__(self, run: Run, model, beam: int):
+        import tensorflow_text
+
+        super().__init__()
+        # tracked attributes become the SavedModel's objects; the Keras model itself stays outside
+        self.weights = by_path(model.variables)
+        self.source_tokenizer = tensorflow_text.SentencepieceTokenizer(
+            model=run.src_vocab.data, out_type=tf.int32)
+        self.target_tokenizer = tensorflow_text.SentencepieceTokenizer(
+            model=run.tgt_vocab.data, out_type=tf.int32)
+        decode = run.config.decode
+
+        def search(source):
+            if beam == 1:
+                return greedy_search(model, source, decode.max_length_ratio, decode.max_length_offset)
+            return beam_search(model, source, beam, decode.length_penalty,
+                               decode.max_length_ratio, decode.max_length_offset)
+
+        self._search = search
+        self._max_input_length = decode.max_input_length
+        self.translate = tf.function(self._translate,
+                                     input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+
+    def _translate(self, text):
+        pieces = self.source_tokenizer.tokenize(text)[:, :self._max_input_length - 1]
+        eos = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(text)[0], 1], EOS_ID))
+        source = tf.concat([pieces, eos], axis=1).to_tensor(PAD_ID)
+        found = self._search(source)
+        keep = ((found.tokens != PAD_ID) & (found.tokens != BOS_ID) & (found.tokens != EOS_ID))
+        translations = self.target_tokenizer.detokenize(tf.ragged.boolean_mask(found.tokens, keep))
+        translations = tf.strings.regex_replace(translations, f"(?:{LINE_BREAK})$", "")
+        translations = tf.strings.regex_replace(translations, LINE_BREAK, " ")
+        blank = tf.strings.regex_full_match(text, BLANK)
+        return {"translations": tf.where(blank, "", translations),
+                "scores": tf.where(blank, 0.0, found.scores)}
+
+
+def next_version(base: Path) -> Path:
+    """``base/<n+1>`` after the highest numbered version already there (TensorFlow Serving's rule)."""
+    versions = [int(p.name) for p in base.glob("*") if p.is_dir() and p.name.isdigit()]
+    return base / str(max(versions, default=0) + 1)
+
+
+def export(run: Run, model, beam: int, base: Path) -> Path:
+    """Write the SavedModel to a new version directory under ``base``; return that directory.
+
+    It is written beside its final place and renamed, so a failed export leaves
+    no half-written version for a model server to pick up.
+    """
+    if beam < 1:
+        raise NmtError(f"--beam: expected a positive beam size, got {beam}")
+    module = ExportedTranslator(run, model, beam)
+    target = next_version(base)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=base))
+    except OSError as error:
+        raise NmtError(f"{base}: cannot create the export directory ({error.strerror})") from None
+    started = time.perf_counter()
+    try:
+        tf.saved_model.save(module, str(staging),
+                            signatures={"serving_default": module.translate.get_concrete_function()})
+        staging.rename(target)
+    except (OSError, tf.errors.OpError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        reason = getattr(error, "message", None) or str(error)
+        raise NmtError(f"{target}: cannot write the SavedModel ({reason.strip().splitlines()[0]})") from None
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    print(f"exported {run.directory} (beam {beam}) to {target}: {size / 1e6:.1f} MB "
+          f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return target
