@@ -10,7 +10,7 @@ import tensorflow as tf
 from nmt.config import ModelConfig
 from nmt.data import pad
 from nmt.model import build_model
-from nmt.search import Translator, beam_search
+from nmt.search import Translator, beam_search, greedy_search
 from nmt.train import masked_cross_entropy
 from nmt.vocab import BOS_ID, EOS_ID
 
@@ -76,6 +76,21 @@ def test_beam_size_one_equals_greedy(reverser):
     width = min(greedy.shape[1], beam_one.shape[1])
     assert np.array_equal(greedy[:, :width], beam_one[:, :width])
     assert not np.any(greedy[:, width:]) and not np.any(beam_one[:, width:])
+
+
+def test_scores_are_log_probabilities_of_the_returned_tokens(reverser):
+    sources, *_ = reverse_batch(np.random.default_rng(3), 20)
+    source = tf.constant(sources)
+    greedy = tf.function(lambda s: greedy_search(reverser, s, 1.0, 2))(source)
+    # beam 1 without length penalty scores the same single hypothesis
+    beam_one = tf.function(lambda s: beam_search(reverser, s, 1, 0.0, 1.0, 2))(source)
+    np.testing.assert_allclose(greedy.scores.numpy(), beam_one.scores.numpy(), atol=1e-5)
+    logits = reverser((source, tf.pad(greedy.tokens[:, :-1], [[0, 0], [1, 0]], constant_values=BOS_ID)))
+    log_probs = tf.nn.log_softmax(logits).numpy()
+    tokens = greedy.tokens.numpy()
+    expected = [sum(log_probs[row, t, token] for t, token in enumerate(tokens[row]) if token)
+                for row in range(len(tokens))]
+    np.testing.assert_allclose(greedy.scores.numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_padding_in_a_batch_does_not_change_a_translation(reverser):

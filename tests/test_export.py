@@ -1,0 +1,118 @@
+"""The exported SavedModel translates exactly like `nmt translate`, without this project."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_cli, shipped_pairs
+
+# Loads the SavedModel with nothing but TensorFlow (and TensorFlow Text's ops): run with
+# -S -E -P, so neither site's .pth files (the editable install) nor the cwd reach sys.path.
+SERVE = """
+import importlib.util, json, sys
+sys.path.append(sys.argv[1])
+assert importlib.util.find_spec("nmt") is None, "the project is importable"
+import tensorflow as tf
+import tensorflow_text
+serve = tf.saved_model.load(sys.argv[2]).signatures["serving_default"]
+lines = json.loads(open(sys.argv[3], encoding="utf-8").read())
+result = serve(text=tf.constant(lines))
+json.dump({"translations": [t.decode("utf-8") for t in result["translations"].numpy()],
+           "scores": result["scores"].numpy().tolist()}, sys.stdout)
+"""
+
+HOSTILE = ["", "   ", "\t\x0b", "Ich habe keine Zeit.", "a\u2028b\x85c", "\x1b[31mrot\x1b[0m",
+           "emoji 😀 Ελληνικά عربى", "x" * 700, "Zeile mit \r Wagenrücklauf"]
+
+
+def serve_in_fresh_python(export_dir: Path, lines: list[str], tmp_path: Path) -> dict:
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps(lines), encoding="utf-8")
+    script = tmp_path / "serve.py"
+    script.write_text(SERVE, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-S", "-E", "-P", str(script),
+                             sysconfig.get_paths()["purelib"], str(export_dir), str(inputs)],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                            env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("beam", [1, 2])
+def test_exported_model_matches_nmt_translate(trained_run, tmp_path, beam):
+    lines = [de for de, _ in shipped_pairs("test", 40)] + HOSTILE
+    source = tmp_path / "source.txt"
+    source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    translated = run_cli("translate", "--run", str(trained_run), "--beam", str(beam),
+                         "--input", str(source))
+    assert translated.returncode == 0, translated.stderr
+    exported = run_cli("export", "--run", str(trained_run), "--beam", str(beam),
+                       "--output", str(tmp_path / "export"))
+    assert exported.returncode == 0, exported.stderr
+    version = Path(exported.stdout.strip())
+    assert version == tmp_path / "export" / "1" and (version / "saved_model.pb").is_file()
+
+    served = serve_in_fresh_python(version, lines, tmp_path)
+    assert served["translations"] == translated.stdout.splitlines()
+    scores = np.array(served["scores"])
+    blank = [not line.strip() for line in lines]
+    assert np.all(scores[blank] == 0) and np.all(scores[np.logical_not(blank)] < 0)
+
+
+def test_each_export_is_a_new_version(trained_run, tmp_path):
+    for expected in ("1", "2"):
+        result = run_cli("export", "--run", str(trained_run), "--beam", "1",
+                         "--output", str(tmp_path / "export"))
+        assert result.returncode == 0, result.stderr
+        assert Path(result.stdout.strip()).name == expected
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["1", "2"]
+
+
+def _checkpoint_values(path: str) -> dict[str, np.ndarray]:
+    reader = tf.train.load_checkpoint(path)
+    return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+            if key.startswith("model/") and "seed_generator" not in key}
+
+
+def test_average_is_the_mean_of_the_last_checkpoints(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    kept = tf.train.get_checkpoint_state(str(run / "checkpoints")).all_model_checkpoint_paths
+    assert len(kept) >= 2
+    result = run_cli("average", "--run", str(run), "--last", "2")
+    assert result.returncode == 0, result.stderr
+    averaged = _checkpoint_values(tf.train.latest_checkpoint(str(run / "averaged")))
+    older, newer = _checkpoint_values(kept[-2]), _checkpoint_values(kept[-1])
+    assert averaged.keys() == newer.keys() and len(averaged) > 5
+    for key, value in averaged.items():
+        np.testing.assert_allclose(value, (older[key] + newer[key]) / 2, rtol=1e-6, atol=1e-7)
+    assert any(not np.array_equal(older[key], newer[key]) for key in averaged)
+
+    translated = run_cli("translate", "--run", str(run), "--weights", "averaged", "--beam", "1",
+                         stdin="Ich habe keine Zeit.\n")
+    assert translated.returncode == 0, translated.stderr
+    assert len(translated.stdout.splitlines()) == 1
+
+
+def test_average_errors(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    kept = len(tf.train.get_checkpoint_state(str(run / "checkpoints")).all_model_checkpoint_paths)
+    result = run_cli("average", "--run", str(run), "--last", str(kept + 1))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {run / 'checkpoints'}: asked to average the last "
+                                     f"{kept + 1} checkpoints but there are {kept} "
+                                     f"(train.keep_checkpoints sets how many are kept)")
+    result = run_cli("translate", "--run", str(run), "--weights", "averaged", stdin="Hallo\n")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {run / 'averaged'}: no averaged checkpoint; "
+                                     f"run `nmt average` first")
