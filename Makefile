@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train translate evaluate data bench bench-peer compare test clean
+.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare test clean
 
 install: $(VENV)/.installed
 
@@ -22,11 +22,23 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	@$(NMT) train --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
+# WORKERS local worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy); README: several machines
+train-distributed: install
+	@$(NMT) train-distributed --workers $(or $(WORKERS),2) --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
+
 translate: install
-	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(ARGS)
+	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
 evaluate: install
-	@$(NMT) evaluate --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
+	@$(NMT) evaluate --config $(or $(CONFIG),configs/default.yaml) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
+
+# the mean of the last LAST training checkpoints (default 5), for WEIGHTS=averaged
+average: install
+	@$(NMT) average --config $(or $(CONFIG),configs/default.yaml) $(if $(LAST),--last $(LAST)) $(ARGS)
+
+# a self-contained SavedModel in runs/<name>/export/<version>/ (or OUTPUT/<version>/)
+export: install
+	@$(NMT) export --config $(or $(CONFIG),configs/default.yaml) $(if $(BEAM),--beam $(BEAM)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(OUTPUT),--output $(OUTPUT)) $(ARGS)
 
 data: install
 	@$(NMT) prepare --config $(or $(CONFIG),configs/default.yaml) $(if $(CORPUS),--corpus $(CORPUS)) $(ARGS)

@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("train", "prepare data if missing, train (resuming), evaluate the best model")
+    sub = command("train-distributed", "train with N local workers on 127.0.0.1 "
+                                       "(MultiWorkerMirroredStrategy), to try multi-worker training")
+    sub.add_argument("--workers", type=int, default=2, help="number of worker processes (default 2)")
     for name, text in (("translate", "translate a file, stdin, or interactively"),
                        ("evaluate", "BLEU/chrF/TER of the best checkpoint on the test sets"),
                        ("inspect", "plot encoder gate activations and attention for one sentence"),
@@ -143,15 +146,27 @@ def cmd_train(args) -> None:
     config = load_config(args.config, args.overrides)
     prepare(config)
     _quiet_tensorflow()
+    from nmt.distribute import is_chief
     from nmt.evaluate import evaluate_run, print_report
     from nmt.train import train
     from nmt.translate import load_model, make_translator
 
     run = train(config)
+    if not is_chief(config.train.distribute):
+        return  # the chief evaluates and reports
     translator = make_translator(run, load_model(run))
     print(f"evaluating the best checkpoint on {', '.join(config.data.test)} "
           f"(beam {config.decode.beam_size})", file=sys.stderr)
     print_report(evaluate_run(run, translator, config.decode.beam_size))
+
+
+def cmd_train_distributed(args) -> int:
+    config = load_config(args.config, args.overrides)
+    prepare(config)  # once, before the workers start
+    from nmt.distribute import launch_local_workers
+
+    return launch_local_workers(args.config, args.overrides, args.workers,
+                                Path(config.run_root) / f"{config.name}.workers")
 
 
 def cmd_evaluate(args) -> None:
@@ -263,7 +278,7 @@ def cmd_compare(args) -> None:
     compare(args.config, args.overrides, args.vary)
 
 
-COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
+COMMANDS = {"train": cmd_train, "train-distributed": cmd_train_distributed, "translate": cmd_translate, "evaluate": cmd_evaluate,
             "prepare": cmd_prepare, "compare": cmd_compare, "inspect": cmd_inspect,
             "bench": cmd_bench, "bench-peer": cmd_bench_peer, "average": cmd_average,
             "export": cmd_export}
@@ -273,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         parse_overrides(args.overrides)
-        COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
     except NmtError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -282,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

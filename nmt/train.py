@@ -12,8 +12,10 @@ import json
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from nmt.config import Config, dump_config
 from nmt.corpus import count_parallel, iter_parallel, parallel_paths, read_parallel
@@ -48,11 +50,12 @@ def training_side(config: Config, side: str):
     return (pair[index] for pair in training_pairs(config) if pair[index].strip())
 
 
-def encoded_training_corpus(run: Run):
+def encoded_training_corpus(run: Run, writer: bool = True):
     """The training corpus as memory-mapped token ids, tokenized on first use.
 
     The ids are cached in the run directory and remade when the corpus files,
-    the tokenizer or ``data.max_length`` change.
+    the tokenizer or ``data.max_length`` change.  Only one process writes them
+    (``writer``, the chief in multi-worker training); the others wait for them.
     """
     from nmt.data import encode_to_disk, open_encoded
 
@@ -64,6 +67,9 @@ def encoded_training_corpus(run: Run):
                    "max_length": config.data.max_length}
     directory = run.directory / "encoded" / "train"
     corpus = open_encoded(directory, fingerprint)
+    if corpus is None and not writer:
+        corpus = _wait_for(lambda: open_encoded(directory, fingerprint),
+                           f"the chief to tokenize the training corpus into {directory}")
     if corpus is None:
         print(f"tokenizing the training corpus into {directory}", file=sys.stderr)
         dropped = encode_to_disk(training_pairs(config), run.src_vocab, run.tgt_vocab,
@@ -76,6 +82,17 @@ def encoded_training_corpus(run: Run):
         raise NmtError(f"{config.data.train}: no training pair within "
                        f"data.max_length={config.data.max_length} tokens")
     return corpus
+
+
+def _wait_for(ready, what: str, timeout: float = 3600.0):
+    """Poll ``ready()`` until it returns something (for non-chief workers)."""
+    print(f"waiting for {what}", file=sys.stderr)
+    deadline = time.monotonic() + timeout
+    while (found := ready()) is None:
+        if time.monotonic() > deadline:
+            raise NmtError(f"gave up after {timeout:.0f}s waiting for {what}")
+        time.sleep(1.0)
+    return found
 
 
 def prepare_run(config: Config, corpora: Corpora) -> Run:
@@ -126,28 +143,32 @@ def _format_duration(seconds: float) -> str:
 class Trainer:
     """Owns the model, optimizer, checkpoints and the loop over epochs."""
 
-    def __init__(self, run: Run, corpora: Corpora):
+    def __init__(self, run: Run, corpora: Corpora, strategy=None):
         import keras
         import tensorflow as tf
 
         from nmt.checkpoint import model_checkpoint, training_checkpoint
         from nmt.data import EncodedCorpus, epoch_size, plan_batches
+        from nmt.distribute import is_chief
         from nmt.model import build_model
         from nmt.translate import make_translator
 
         self.run, self.config = run, run.config
         train_cfg = self.config.train
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.chief = is_chief(train_cfg.distribute)
         keras.utils.set_random_seed(self.config.seed)
-        self.corpus = encoded_training_corpus(run)
+        self.corpus = encoded_training_corpus(run, writer=self.chief)
         self.dev_sources, self.dev_references = corpora.dev
         self.dev_corpus = EncodedCorpus.from_lists(run.src_vocab.encode(self.dev_sources),
                                                    run.tgt_vocab.encode(self.dev_references))
         self.dev_batches = plan_batches(self.dev_corpus, train_cfg.batch_tokens, 0, 0)
-        self.model = build_model(run.src_vocab.size, run.tgt_vocab.size, self.config.model,
-                                 train_cfg.precision)
-        self.optimizer = keras.optimizers.Adam(train_cfg.learning_rate,
-                                               global_clipnorm=train_cfg.clip_norm or None)
-        self.optimizer.build(self.model.trainable_variables)
+        with self.strategy.scope():  # weights and optimizer slots mirrored on every replica
+            self.model = build_model(run.src_vocab.size, run.tgt_vocab.size, self.config.model,
+                                     train_cfg.precision)
+            self.optimizer = keras.optimizers.Adam(train_cfg.learning_rate,
+                                                   global_clipnorm=train_cfg.clip_norm or None)
+            self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -158,42 +179,85 @@ class Trainer:
             self.model, self.optimizer, step=self.step, epoch=self.epoch,
             batch_in_epoch=self.batch_in_epoch, elapsed=self.elapsed,
             best_score=self.best_score, bad_validations=self.bad_validations)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(run.checkpoints),
-                                                  max_to_keep=train_cfg.keep_checkpoints)
-        self.best_manager = tf.train.CheckpointManager(model_checkpoint(self.model),
-                                                       str(run.best), max_to_keep=1)
+        # every worker takes part in a save; only the chief's lands in the run directory
+        self.scratch = None if self.chief else tempfile.TemporaryDirectory(prefix="nmt-worker-")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(run.checkpoints if self.chief else Path(self.scratch.name, "ckpt")),
+            max_to_keep=train_cfg.keep_checkpoints)
+        self.best_manager = tf.train.CheckpointManager(
+            model_checkpoint(self.model), str(run.best if self.chief else Path(self.scratch.name, "best")),
+            max_to_keep=1)
         self.translator = make_translator(run, self.model)
-        self.writer = tf.summary.create_file_writer(str(run.directory / "tensorboard"))
+        self.writer = (tf.summary.create_file_writer(str(run.directory / "tensorboard")) if self.chief
+                       else tf.summary.create_noop_writer())
         self.steps_per_epoch = epoch_size(self.corpus, train_cfg.batch_tokens, self.config.seed, 0)
         batch_spec = [tf.TensorSpec([None, None], tf.int32)] * 3
-        self.train_step = tf.function(self._train_step, input_signature=batch_spec)
+        self.train_step = tf.function(self._train_step,
+                                      input_signature=[*batch_spec, tf.TensorSpec([], tf.float64)])
         self.eval_step = tf.function(self._eval_step, input_signature=batch_spec)
         self.throughput: list[float] = []  # target tokens/s of each window since validation
 
-    def _train_step(self, source, target_in, target_out):
+    def _train_step(self, source, target_in, target_out, elapsed):
+        """One update on a global batch, split across the strategy's replicas.
+
+        Returns the summed loss, the number of target tokens, whether the update
+        was applied (loss and gradients finite), and the chief's ``elapsed``
+        seconds, so that every worker takes the same time-budget decision.
+        """
         import tensorflow as tf
 
-        with tf.GradientTape() as tape:
-            logits = self.model((source, target_in), training=True)
-            loss_sum, tokens = masked_cross_entropy(logits, target_out,
-                                                    self.config.train.label_smoothing)
-            loss = loss_sum / tokens
+        from nmt.vocab import PAD_ID
+
+        tokens = tf.reduce_sum(tf.cast(tf.not_equal(target_out, PAD_ID), tf.float32))
+        replicas = self.strategy.num_replicas_in_sync
         variables = self.model.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        finite = tf.math.is_finite(loss) & tf.math.is_finite(tf.linalg.global_norm(gradients))
+        if replicas == 1:
+            loss_sum, gradients = self._replica_gradients(source, target_in, target_out, tokens)
+        else:
+            per_replica = self.strategy.run(self._replica_shard,
+                                            args=(source, target_in, target_out, tokens, elapsed))
+            loss_sum, flat, elapsed = (self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                                       for value in per_replica)
+            sizes = [tf.size(v) for v in variables]
+            gradients = [tf.reshape(g, v.shape) for g, v in zip(tf.split(flat, sizes), variables)]
+        finite = tf.math.is_finite(loss_sum) & tf.math.is_finite(tf.linalg.global_norm(gradients))
         # a NaN or inf update would poison every weight: apply only finite ones
         def apply() -> tf.Tensor:
             self.optimizer.apply_gradients(zip(gradients, variables))
             return tf.constant(True)
 
-        return loss_sum, tokens, tf.cond(finite, apply, lambda: tf.constant(False))
+        return loss_sum, tokens, tf.cond(finite, apply, lambda: tf.constant(False)), elapsed
 
-    def restore(self) -> None:
-        latest = self.manager.latest_checkpoint
-        if latest is None:
-            return
+    def _replica_gradients(self, source, target_in, target_out, global_tokens):
+        """Summed loss of these sentences and the gradient of (that sum / all tokens of the batch)."""
         import tensorflow as tf
 
+        with tf.GradientTape() as tape:
+            logits = self.model((source, target_in), training=True)
+            loss_sum, _ = masked_cross_entropy(logits, target_out, self.config.train.label_smoothing)
+            loss = loss_sum / global_tokens
+        return loss_sum, tape.gradient(loss, self.model.trainable_variables)
+
+    def _replica_shard(self, source, target_in, target_out, global_tokens, elapsed):
+        """Replica r of n: sentences r, r + n, ...; gradients flattened into one all-reduce."""
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        index, count = context.replica_id_in_sync_group, context.num_replicas_in_sync
+        rows = tf.range(index, tf.shape(source)[0], count)
+        loss_sum, gradients = self._replica_gradients(
+            *(tf.gather(t, rows) for t in (source, target_in, target_out)), global_tokens)
+        flat = tf.concat([tf.reshape(tf.convert_to_tensor(g), [-1]) for g in gradients], axis=0)
+        chief_elapsed = tf.where(tf.equal(index, 0), elapsed, tf.zeros_like(elapsed))
+        return loss_sum, flat, chief_elapsed
+
+    def restore(self) -> None:
+        """Continue from the chief's latest checkpoint (every worker reads the same one)."""
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(str(self.run.checkpoints))
+        if latest is None:
+            return
         try:
             self.checkpoint.restore(latest).assert_consumed()
         except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:
@@ -257,8 +321,9 @@ class Trainer:
                   "train_tokens_per_second": round(statistics.median(self.throughput), 1)
                   if self.throughput else None}
         self.throughput.clear()
-        with open(self.run.directory / "validations.jsonl", "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+        if self.chief:
+            with open(self.run.directory / "validations.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
         improved = bleu > float(self.best_score)
         if improved:
             self.best_score.assign(bleu)
@@ -285,8 +350,10 @@ class Trainer:
         cfg = self.config.train
         self.restore()
         total = self.total_steps()
+        replicas = self.strategy.num_replicas_in_sync
         print(f"training {self.model.count_params():,} parameters on {len(self.corpus)} pairs, "
-              f"{self.steps_per_epoch} batches per epoch, up to {total} steps", file=sys.stderr)
+              f"{self.steps_per_epoch} batches per epoch, up to {total} steps"
+              f"{f', batches split across {replicas} replicas' if replicas > 1 else ''}", file=sys.stderr)
         window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
         validated_at = -1
         last_tick = time.perf_counter()
@@ -296,7 +363,12 @@ class Trainer:
                 dataset = epoch_dataset(self.corpus, cfg.batch_tokens, self.config.seed,
                                         int(self.epoch), skip=int(self.batch_in_epoch))
                 for source, target_in, target_out in dataset:
-                    loss_sum, tokens, finite = self.train_step(source, target_in, target_out)
+                    # training time so far, up to this step (the chief's, under multi_worker)
+                    local = float(self.elapsed) + time.perf_counter() - last_tick
+                    last_tick = time.perf_counter()
+                    loss_sum, tokens, finite, elapsed = self.train_step(
+                        source, target_in, target_out, tf.constant(local, tf.float64))
+                    self.elapsed.assign(float(elapsed))
                     if not finite:
                         self._nonfinite(float(loss_sum) / float(tokens))
                         self.batch_in_epoch.assign_add(1)
@@ -306,8 +378,6 @@ class Trainer:
                     self.step.assign_add(1)
                     self.batch_in_epoch.assign_add(1)
                     now = time.perf_counter()
-                    self.elapsed.assign_add(now - last_tick)
-                    last_tick = now
                     step = int(self.step)
                     if step % cfg.log_every == 0:
                         self.throughput.append(window_tokens / (now - window_start))
@@ -315,13 +385,14 @@ class Trainer:
                         window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
                     if step % cfg.checkpoint_every == 0:
                         self.save()
+                        last_tick = time.perf_counter()  # saving is not training time
                     if cfg.validate_every and step % cfg.validate_every == 0:
                         self.validate()
                         validated_at = step
                         window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
+                        last_tick = time.perf_counter()
                     if self.out_of_budget():
                         break
-                    last_tick = time.perf_counter()
                 else:
                     self.epoch.assign_add(1)
                     self.batch_in_epoch.assign(0)
@@ -373,7 +444,17 @@ class Trainer:
 
 
 def train(config: Config) -> Run:
+    """Train (resuming) as the chief or the only process, or as one of several workers."""
+    from nmt.distribute import is_chief, make_strategy
+
+    strategy = make_strategy(config.train.distribute)  # before any other TensorFlow op
     corpora = read_corpora(config)
-    run = prepare_run(config, corpora)
-    Trainer(run, corpora).fit()
+    if is_chief(config.train.distribute):
+        run = prepare_run(config, corpora)
+    else:  # the chief creates the run directory; a renamed, complete one appears
+        _wait_for(lambda: config.run_dir if (config.run_dir / "meta.json").exists() else None,
+                  f"the chief to create {config.run_dir}")
+        run = open_run(config.run_dir)
+        run.config = config
+    Trainer(run, corpora, strategy).fit()
     return run

@@ -1,0 +1,136 @@
+"""Data-parallel training on TensorFlow's own engine, ``tf.distribute``.
+
+``train.distribute`` picks the strategy:
+
+- ``none``: one process, TensorFlow's default strategy;
+- ``mirrored``: ``MirroredStrategy``, one process with a replica per local device;
+- ``multi_worker``: ``MultiWorkerMirroredStrategy``, one process per machine,
+  the cluster described by the ``TF_CONFIG`` environment variable.
+
+Every worker plans the same global batch (``train.batch_tokens``) from the same
+seed, and replica r of n takes its sentences r, r + n, ...  Each replica divides
+its summed loss by the global number of target tokens and the gradients are
+summed across replicas, so an update equals the one-process update on the whole
+batch.  The chief (worker 0) writes checkpoints, logs and reports; every worker
+restores from the chief's checkpoints, so the run directory must be on a
+filesystem that all workers share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nmt.errors import NmtError
+
+def cluster_task() -> tuple[str, int, int]:
+    """(task type, task index, number of workers) from ``TF_CONFIG``, checked."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise NmtError("train.distribute=multi_worker needs the TF_CONFIG environment variable "
+                       "(see README, 'Training on several machines'); `make train-distributed "
+                       "WORKERS=N` sets it for local workers")
+    try:
+        tf_config = json.loads(raw)
+        workers = tf_config["cluster"]["worker"]
+        task_type, index = tf_config["task"]["type"], int(tf_config["task"]["index"])
+    except (ValueError, KeyError, TypeError):
+        raise NmtError('TF_CONFIG: expected JSON like {"cluster": {"worker": ["host:port", ...]}, '
+                       '"task": {"type": "worker", "index": 0}}') from None
+    if task_type not in ("worker", "chief") or not 0 <= index < len(workers):
+        raise NmtError(f"TF_CONFIG: task {task_type!r} {index} is not one of the "
+                       f"{len(workers)} workers in cluster.worker")
+    return task_type, index, len(workers)
+
+
+def make_strategy(mode: str):
+    """The ``tf.distribute`` strategy for ``train.distribute``.
+
+    It must be made before TensorFlow runs any op, because the multi-worker
+    strategy starts this process's collective-communication server.
+    """
+    import tensorflow as tf
+
+    if mode == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if mode == "multi_worker":
+        cluster_task()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(mode: str) -> bool:
+    """Only the chief writes checkpoints, logs and reports (worker 0 when there is no "chief")."""
+    if mode != "multi_worker":
+        return True
+    task_type, index, _ = cluster_task()
+    return task_type == "chief" or (task_type == "worker" and index == 0)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def launch_local_workers(config_path: str, overrides: list[str], workers: int, log_dir: Path) -> int:
+    """Start ``workers`` training processes on 127.0.0.1 and wait for all of them.
+
+    The chief's output goes to this terminal, the others' to
+    ``log_dir/worker-<i>.log``.  If one worker fails, the others are stopped.
+    """
+    if workers < 1:
+        raise NmtError(f"WORKERS: expected a positive number of workers, got {workers}")
+    addresses = [f"127.0.0.1:{_free_port()}" for _ in range(workers)]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes, logs = [], []
+    for index in range(workers):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}))
+        command = [sys.executable, "-m", "nmt.cli", "train", "--config", config_path, *overrides,
+                   "train.distribute=multi_worker"]
+        log = None if index == 0 else open(log_dir / f"worker-{index}.log", "w", encoding="utf-8")
+        logs.append(log)
+        processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+    print(f"started {workers} workers on {', '.join(addresses)}; logs of workers 1.. in {log_dir}",
+          file=sys.stderr)
+    try:
+        return _wait_all(processes, log_dir)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        for log in logs:
+            if log:
+                log.close()
+
+
+def _wait_all(processes: list[subprocess.Popen], log_dir: Path) -> int:
+    try:
+        while any(process.poll() is None for process in processes):
+            for index, process in enumerate(processes):
+                if process.poll() not in (None, 0):
+                    _stop(processes)
+                    if index:
+                        print(f"worker {index} failed (exit {process.returncode}); see "
+                              f"{log_dir / f'worker-{index}.log'}", file=sys.stderr)
+                    return process.returncode
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        _stop(processes)  # each worker saves a checkpoint on SIGTERM, as on Ctrl-C
+        for process in processes:
+            process.wait()
+        return 130
+    return max(process.returncode for process in processes)
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
