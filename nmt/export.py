@@ -35,15 +35,11 @@ class ExportedTranslator(tf.Module):
     """Tokenize, search and detokenize in one TensorFlow function, as ``translate_lines`` does."""
 
     def __init__(self, run: Run, model, beam: int):
-        import tensorflow_text
-
         super().__init__()
         # tracked attributes become the SavedModel's objects; the Keras model itself stays outside
         self.weights = by_path(model.variables)
-        self.source_tokenizer = tensorflow_text.SentencepieceTokenizer(
-            model=run.src_vocab.data, out_type=tf.int32)
-        self.target_tokenizer = tensorflow_text.SentencepieceTokenizer(
-            model=run.tgt_vocab.data, out_type=tf.int32)
+        self.source_tokenizer = run.src_vocab.tokenizer
+        self.target_tokenizer = run.tgt_vocab.tokenizer
         decode = run.config.decode
 
         def search(source):

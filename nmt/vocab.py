@@ -45,6 +45,29 @@ def train_sentencepiece(lines: Iterable[str], config: TokenizerConfig) -> bytes:
     return model.getvalue()
 
 
+def _tensorflow_tokenizer(model: bytes):
+    """A TensorFlow Text tokenizer whose model resource survives TensorFlow's kernel cache.
+
+    TensorFlow Text keeps the model in a resource owned by the op's kernel, and
+    eager kernels are cached by their attributes: ``tf.random.set_seed`` (which
+    every training run calls) clears that cache and frees the model under
+    every tokenizer made before.  Naming the resource after the model's hash
+    keeps it in the resource manager, where later kernels find it again.
+    """
+    import tensorflow as tf
+    import tensorflow_text
+    from tensorflow_text.python.ops import sentencepiece_tokenizer as ops
+
+    class SharedModel(ops._SentencepieceModelResource):
+        def _create_resource(self):
+            return ops.gen_sentencepiece_tokenizer.sentencepiece_op(model=self._model,
+                                                                   shared_name=self._name)
+
+    tokenizer = tensorflow_text.SentencepieceTokenizer(model=model, out_type=tf.int32)
+    tokenizer._model_resource = SharedModel(model, f"sentencepiece_{fingerprint(model)[:16]}")
+    return tokenizer
+
+
 def fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -71,10 +94,7 @@ class SubwordVocab:
     def tokenizer(self):
         """The TensorFlow Text op, made on first use (importing TensorFlow is slow)."""
         if self._tokenizer is None:
-            import tensorflow as tf
-            import tensorflow_text
-
-            self._tokenizer = tensorflow_text.SentencepieceTokenizer(model=self.data, out_type=tf.int32)
+            self._tokenizer = _tensorflow_tokenizer(self.data)
         return self._tokenizer
 
     @property

@@ -22,6 +22,28 @@ def test_sentencepiece_with_byte_fallback_round_trips_unseen_characters(tmp_path
     assert vocab.decode(ids) == text
 
 
+def test_tokenizer_survives_reseeding_and_a_second_copy_of_its_model(tmp_path):
+    """tf.random.set_seed clears TensorFlow's kernel cache, which once freed the model under
+    every tokenizer made before (each training run reseeds; bench builds two trainers)."""
+    import gc
+
+    import tensorflow as tf
+
+    path = tmp_path / "spm.model"
+    path.write_bytes(train_sentencepiece([de for de, _ in shipped_pairs("train", 300)],
+                                         TokenizerConfig(vocab_size=400)))
+    first = SubwordVocab(path)
+    expected = first.encode(["Ich habe keine Zeit."])
+    tf.random.set_seed(1)
+    second = SubwordVocab(path)
+    assert second.encode(["Ich habe keine Zeit."]) == expected
+    del second
+    gc.collect()
+    tf.random.set_seed(2)
+    assert first.encode(["Ich habe keine Zeit."]) == expected
+    assert first.decode(expected) == ["Ich habe keine Zeit."]
+
+
 def corpus_of(lengths):
     return EncodedCorpus.from_lists([[5] * n for n in lengths], [[6] * (n + 1) for n in lengths])
 
