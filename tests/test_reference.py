@@ -1,0 +1,132 @@
+"""Speed work changes no result: each optimized path against a plain reference implementation,
+outputs and gradients to 1e-5 in float32.
+
+Optimized: the input projections of all time steps in one matmul before a
+``tf.scan`` (``run_recurrence``), the source-only part of attention scores computed
+once per sentence (``Attention.keys``), the whole target decoded at once in training.
+Reference: a Python loop over time steps that projects each input inside the step,
+attention recomputed from the encoder states at every step, and the decoder run
+token by token through ``Decoder.step``, the path search uses.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nmt import model as model_module
+from nmt.attention import Attention
+from nmt.cells import CELLS
+from nmt.config import ATTENTION_NAMES, ModelConfig
+from nmt.model import build_model
+from nmt.recurrent import run_recurrence
+from nmt.train import masked_cross_entropy
+from nmt.vocab import PAD_ID
+
+TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def unrolled_recurrence(cell, inputs, mask, initial_state=None, reverse=False):
+    """One step at a time, each input projected inside its step; backwards means from the
+    last position to the first, padded positions leaving the state as it was."""
+    state = tuple(initial_state) if initial_state is not None else cell.zero_state(tf.shape(inputs)[0])
+    outputs = [None] * inputs.shape[1]
+    order = range(inputs.shape[1] - 1, -1, -1) if reverse else range(inputs.shape[1])
+    for t in order:
+        _, new_state = cell.step(cell.project(inputs[:, t]), state)
+        state = tuple(tf.where(mask[:, t, None], new, old) for new, old in zip(new_state, state))
+        outputs[t] = state[0]
+    return tf.stack(outputs, axis=1), state
+
+
+def reference_attention(self, queries, keys, memory, memory_mask):
+    """Scores from the encoder states themselves at every call (``keys`` ignored)."""
+    if self.kind == "luong_dot":
+        scores = tf.matmul(queries, memory, transpose_b=True)
+    elif self.kind == "luong_general":
+        scores = tf.matmul(queries, self.memory_projection(memory), transpose_b=True)
+    else:
+        hidden = tf.tanh(self.query_projection(queries)[:, :, None, :]
+                         + self.memory_projection(memory)[:, None, :, :])
+        scores = self.score_vector(hidden)[..., 0]
+    scores = tf.where(memory_mask[:, None, :], scores, -1e9)
+    weights = tf.nn.softmax(scores, axis=-1)
+    return tf.matmul(weights, memory), weights
+
+
+def random_weights(variables, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for variable in variables:
+        variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
+
+
+def padded_batch(rng, batch=3, steps=7, dim=4):
+    inputs = rng.normal(size=(batch, steps, dim)).astype("float32")
+    lengths = np.array([steps, steps - 3, 2])[:batch]
+    return tf.constant(inputs), tf.constant(np.arange(steps)[None, :] < lengths[:, None])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_recurrence_matches_unrolled_reference(name, reverse):
+    cell = CELLS[name](5, 4, name=f"ref_{name}")
+    random_weights(cell.weights, seed=1)
+    rng = np.random.default_rng(2)
+    inputs, mask = padded_batch(rng)
+    readout = tf.constant(rng.normal(size=(3, 7, 5)).astype("float32"))
+    results = []
+    for implementation in (run_recurrence, unrolled_recurrence):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs, final = implementation(cell, inputs, mask, reverse=reverse)
+            real = tf.where(mask[:, :, None], outputs, 0.0)  # padded positions are never read
+            loss = tf.reduce_sum(real * readout) + tf.reduce_sum(tf.concat(final, -1) ** 2)
+        gradients = tape.gradient(loss, [inputs, *cell.trainable_weights])
+        results.append([real, *final, *gradients])
+    for optimized, reference in zip(*results):
+        np.testing.assert_allclose(optimized.numpy(), reference.numpy(), **TOLERANCE)
+
+
+def model_loss_and_gradients(model, source, target_in, target_out, stepwise: bool):
+    with tf.GradientTape() as tape:
+        if stepwise:
+            memory, mask, finals = model.encoder(source)
+            keys = model.decoder.attention.keys(memory)
+            state = model.decoder.initial_state(finals)
+            columns = []
+            for t in range(target_in.shape[1]):
+                logits_t, state, _ = model.decoder.step(target_in[:, t], state, keys, memory, mask)
+                columns.append(logits_t)
+            logits = tf.stack(columns, axis=1)
+        else:
+            logits = model((source, target_in))
+        loss_sum, tokens = masked_cross_entropy(logits, target_out)
+        loss = loss_sum / tokens
+    gradients = tape.gradient(loss, model.trainable_variables)
+    real = tf.where(tf.not_equal(target_out, PAD_ID)[:, :, None], logits, 0.0)
+    return [real, loss_sum, *(tf.convert_to_tensor(g) for g in gradients)]
+
+
+@pytest.mark.parametrize("attention,input_feeding,cell", [
+    ("luong_general", False, "lstm"), ("luong_dot", False, "peephole"), ("luong_concat", True, "lstm"),
+    ("bahdanau", False, "cifg"), ("luong_general", True, "gru")])
+def test_model_matches_stepwise_reference(monkeypatch, attention, input_feeding, cell):
+    assert attention in ATTENTION_NAMES
+    config = ModelConfig(cell=cell, embedding_dim=6, encoder_layers=2, encoder_units=4,
+                         decoder_layers=2, decoder_units=8, attention=attention, attention_units=8,
+                         input_feeding=input_feeding, residual=True, dropout=0.0)
+    keras.utils.set_random_seed(3)
+    model = build_model(30, 31, config)
+    random_weights(model.trainable_variables, seed=4)
+    source = tf.constant([[5, 6, 7, 8, 3], [9, 10, 3, 0, 0], [11, 3, 0, 0, 0]])
+    target_in = tf.constant([[2, 12, 13, 14], [2, 15, 0, 0], [2, 16, 17, 0]])
+    target_out = tf.constant([[12, 13, 14, 3], [15, 3, 0, 0], [16, 17, 3, 0]])
+    optimized = model_loss_and_gradients(model, source, target_in, target_out, stepwise=False)
+    monkeypatch.setattr(model_module, "run_recurrence", unrolled_recurrence)
+    monkeypatch.setattr(Attention, "call", reference_attention)
+    reference = model_loss_and_gradients(model, source, target_in, target_out, stepwise=True)
+    assert len(optimized) == len(model.trainable_variables) + 2
+    for got, expected in zip(optimized, reference):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), **TOLERANCE)
