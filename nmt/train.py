@@ -115,17 +115,21 @@ def masked_cross_entropy(logits, targets, label_smoothing: float = 0.0):
     """Summed token cross-entropy over non-padding targets, and the number of such tokens.
 
     With label smoothing e the target distribution is (1 - e) on the reference
-    token plus e spread uniformly over the vocabulary.
+    token plus e spread uniformly over the vocabulary, whose cross-entropy is
+    ``logsumexp(logits) - mean(logits)``.  The reference-token part is TensorFlow's
+    fused softmax cross-entropy, which makes one pass over the [batch, time,
+    vocabulary] logits and has its gradient ready from that same pass.
     """
     import tensorflow as tf
 
     from nmt.vocab import PAD_ID
 
     mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
-    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-    losses = -tf.gather(log_probs, targets, batch_dims=2)
+    logits = tf.cast(logits, tf.float32)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
     if label_smoothing:
-        losses = (1 - label_smoothing) * losses - label_smoothing * tf.reduce_mean(log_probs, -1)
+        uniform = tf.reduce_logsumexp(logits, -1) - tf.reduce_mean(logits, -1)
+        losses = (1 - label_smoothing) * losses + label_smoothing * uniform
     return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
 
 

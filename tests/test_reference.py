@@ -130,3 +130,29 @@ def test_model_matches_stepwise_reference(monkeypatch, attention, input_feeding,
     assert len(optimized) == len(model.trainable_variables) + 2
     for got, expected in zip(optimized, reference):
         np.testing.assert_allclose(got.numpy(), expected.numpy(), **TOLERANCE)
+
+
+def plain_cross_entropy(logits, targets, label_smoothing):
+    """The textbook formula on explicit log-probabilities."""
+    log_probs = tf.nn.log_softmax(logits)
+    losses = -tf.gather(log_probs, targets, batch_dims=2)
+    losses = (1 - label_smoothing) * losses - label_smoothing * tf.reduce_mean(log_probs, -1)
+    mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
+    return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_fused_cross_entropy_matches_the_plain_formula(label_smoothing):
+    rng = np.random.default_rng(5)
+    logits = tf.constant(rng.normal(0, 3, (3, 4, 11)).astype("float32"))
+    targets = tf.constant([[4, 5, 3, 0], [6, 3, 0, 0], [7, 8, 9, 3]])
+    results = []
+    for implementation in (masked_cross_entropy, plain_cross_entropy):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            loss_sum, tokens = implementation(logits, targets, label_smoothing)
+        results.append((loss_sum, tokens, tape.gradient(loss_sum, logits)))
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), **TOLERANCE)
+    assert float(results[0][1]) == 9
+    assert not np.any(results[0][2].numpy()[1, 2:])  # padding gets no gradient
