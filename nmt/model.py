@@ -107,24 +107,44 @@ class Decoder(keras.layers.Layer):
             return tf.tensordot(attentional, weights, [[-1], [1]]) + tf.cast(self.output_bias, attentional.dtype)
         return self.output_projection(attentional)
 
-    def _stack(self, inputs, layer_states, training):
-        """One step through the stacked cells; returns (top output, new layer states)."""
-        outputs, new_states = inputs, []
+    def _first_layer_rows(self):
+        """The first decoder cell's input kernel split into the rows that multiply the
+        embedding and the rows that multiply the fed vector (input feeding / Bahdanau
+        context): the embedding part of every step can then be one matmul up front."""
+        cell = self.cells[0]
+        kernel = cell.cast(cell.kernel)
+        rows = self.embedding.output_dim
+        return kernel[:rows], kernel[rows:]
+
+    def _project_embedded(self, embedded, embedding_rows):
+        """Embedding-to-gate pre-activations (with the bias) of the first layer, any leading shape."""
+        return tf.tensordot(embedded, embedding_rows, axes=1) + self.cells[0].cast(self.cells[0].bias)
+
+    def _stack(self, first_projection, layer_states, training):
+        """One step through the stacked cells from the first layer's input pre-activations;
+        returns (top output, new layer states)."""
+        outputs, new_states = None, []
         for layer, (cell, state) in enumerate(zip(self.cells, layer_states)):
-            below = self.dropout(outputs, training=training) if layer else outputs
-            outputs, state = cell.step(cell.project(below), state)
-            if layer and self.residual:
-                outputs = outputs + below
+            if layer:
+                below = self.dropout(outputs, training=training)
+                outputs, state = cell.step(cell.project(below), state)
+                if self.residual:
+                    outputs = outputs + below
+            else:
+                outputs, state = cell.step(first_projection, state)
             new_states.append(state)
         return outputs, new_states
 
-    def _step(self, embedded, state, keys, memory, memory_mask, training: bool = False):
-        """One decoder step from embedded inputs [batch, emb]; returns (attentional, state, weights)."""
+    def _step(self, embedded_projection, state, keys, memory, memory_mask, feed_rows,
+              training: bool = False):
+        """One decoder step from the embedding's pre-activations [batch, gates] (see
+        ``_project_embedded``); returns (attentional, state, weights)."""
         layer_states, feed = state
         if self.bahdanau:
             feed, weights = self.attention(layer_states[-1][0][:, None, :], keys, memory, memory_mask)
             feed = feed[:, 0, :]
-        top, layer_states = self._stack(tf.concat([embedded, feed], -1), layer_states, training)
+        first = embedded_projection + tf.matmul(feed, feed_rows) if self.feed_dim else embedded_projection
+        top, layer_states = self._stack(first, layer_states, training)
         if self.bahdanau:
             context = feed
         else:
@@ -141,14 +161,17 @@ class Decoder(keras.layers.Layer):
         keys = self.attention.keys(memory)
         state = self.initial_state(encoder_finals)
         if self.feed_dim:
-            def body(carry, embedded_t):
+            embedding_rows, feed_rows = self._first_layer_rows()
+            projected = self._project_embedded(embedded, embedding_rows)  # all steps at once
+
+            def body(carry, projected_t):
                 _, state = carry
-                attentional, state, _ = self._step(embedded_t, state, keys, memory, memory_mask,
-                                                   training)
+                attentional, state, _ = self._step(projected_t, state, keys, memory, memory_mask,
+                                                   feed_rows, training)
                 return attentional, state
             first = (tf.zeros([tf.shape(target_in)[0], self.combine.units], dtype=self.compute_dtype),
                      state)
-            attentional, _ = tf.scan(body, tf.transpose(embedded, [1, 0, 2]), initializer=first)
+            attentional, _ = tf.scan(body, tf.transpose(projected, [1, 0, 2]), initializer=first)
             return self.logits(tf.transpose(attentional, [1, 0, 2]), training)
         mask = tf.not_equal(target_in, PAD_ID)
         outputs = embedded
@@ -162,8 +185,9 @@ class Decoder(keras.layers.Layer):
 
     def step(self, tokens, state, keys, memory, memory_mask):
         """One decoding step for tokens [batch]; returns (logits, state, attention weights)."""
-        attentional, state, weights = self._step(self.embedding(tokens), state, keys, memory,
-                                                 memory_mask)
+        embedding_rows, feed_rows = self._first_layer_rows()
+        projected = self._project_embedded(self.embedding(tokens), embedding_rows)
+        attentional, state, weights = self._step(projected, state, keys, memory, memory_mask, feed_rows)
         return self.logits(attentional), state, weights
 
 

@@ -6,16 +6,21 @@ Optimized: the input projections of all time steps in one matmul before a
 once per sentence (``Attention.keys``), the whole target decoded at once in training.
 Reference: a Python loop over time steps that projects each input inside the step,
 attention recomputed from the encoder states at every step, and the decoder run
-token by token through ``Decoder.step``, the path search uses.
+token by token with the first layer's input projected in one piece (the optimized
+decoder projects the embeddings of all steps up front, also in ``Decoder.step``,
+the path search uses, which is checked against the same reference).
 """
 
 from __future__ import annotations
+
+import json
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_cli, save_config, shipped_pairs, tiny_config, write_corpus
 from nmt import model as model_module
 from nmt.attention import Attention
 from nmt.cells import CELLS
@@ -89,19 +94,47 @@ def test_recurrence_matches_unrolled_reference(name, reverse):
         np.testing.assert_allclose(optimized.numpy(), reference.numpy(), **TOLERANCE)
 
 
-def model_loss_and_gradients(model, source, target_in, target_out, stepwise: bool):
+def plain_decoder_step(decoder, tokens, state, memory, memory_mask):
+    """``Decoder.step`` written the plain way: the first layer projects [embedding; fed vector]
+    in one piece at every step, and attention starts from the encoder states."""
+    layer_states, feed = state
+    if decoder.bahdanau:
+        feed, _ = decoder.attention(layer_states[-1][0][:, None, :], None, memory, memory_mask)
+        feed = feed[:, 0, :]
+    outputs, new_states = tf.concat([decoder.embedding(tokens), feed], -1), []
+    for layer, (cell, cell_state) in enumerate(zip(decoder.cells, layer_states)):
+        below = outputs
+        outputs, cell_state = cell.step(cell.project(below), cell_state)
+        if layer and decoder.residual:
+            outputs = outputs + below
+        new_states.append(cell_state)
+    if decoder.bahdanau:
+        context = feed
+    else:
+        context, _ = decoder.attention(outputs[:, None, :], None, memory, memory_mask)
+        context = context[:, 0, :]
+    attentional = decoder.combine(tf.concat([context, outputs], -1))
+    return decoder.logits(attentional), (new_states, attentional if decoder.input_feeding else feed)
+
+
+def model_loss_and_gradients(model, source, target_in, target_out, how: str):
+    """Logits at real positions, loss and gradients: ``whole`` target at once (training),
+    token by token through ``Decoder.step`` (``search``), or through ``plain_decoder_step``."""
     with tf.GradientTape() as tape:
-        if stepwise:
+        if how == "whole":
+            logits = model((source, target_in))
+        else:
             memory, mask, finals = model.encoder(source)
             keys = model.decoder.attention.keys(memory)
             state = model.decoder.initial_state(finals)
             columns = []
             for t in range(target_in.shape[1]):
-                logits_t, state, _ = model.decoder.step(target_in[:, t], state, keys, memory, mask)
+                if how == "search":
+                    logits_t, state, _ = model.decoder.step(target_in[:, t], state, keys, memory, mask)
+                else:
+                    logits_t, state = plain_decoder_step(model.decoder, target_in[:, t], state, memory, mask)
                 columns.append(logits_t)
             logits = tf.stack(columns, axis=1)
-        else:
-            logits = model((source, target_in))
         loss_sum, tokens = masked_cross_entropy(logits, target_out)
         loss = loss_sum / tokens
     gradients = tape.gradient(loss, model.trainable_variables)
@@ -123,13 +156,15 @@ def test_model_matches_stepwise_reference(monkeypatch, attention, input_feeding,
     source = tf.constant([[5, 6, 7, 8, 3], [9, 10, 3, 0, 0], [11, 3, 0, 0, 0]])
     target_in = tf.constant([[2, 12, 13, 14], [2, 15, 0, 0], [2, 16, 17, 0]])
     target_out = tf.constant([[12, 13, 14, 3], [15, 3, 0, 0], [16, 17, 3, 0]])
-    optimized = model_loss_and_gradients(model, source, target_in, target_out, stepwise=False)
+    training = model_loss_and_gradients(model, source, target_in, target_out, "whole")
+    search = model_loss_and_gradients(model, source, target_in, target_out, "search")
     monkeypatch.setattr(model_module, "run_recurrence", unrolled_recurrence)
     monkeypatch.setattr(Attention, "call", reference_attention)
-    reference = model_loss_and_gradients(model, source, target_in, target_out, stepwise=True)
-    assert len(optimized) == len(model.trainable_variables) + 2
-    for got, expected in zip(optimized, reference):
-        np.testing.assert_allclose(got.numpy(), expected.numpy(), **TOLERANCE)
+    reference = model_loss_and_gradients(model, source, target_in, target_out, "plain")
+    assert len(reference) == len(model.trainable_variables) + 2
+    for optimized in (training, search):
+        for got, expected in zip(optimized, reference):
+            np.testing.assert_allclose(got.numpy(), expected.numpy(), **TOLERANCE)
 
 
 def plain_cross_entropy(logits, targets, label_smoothing):
@@ -156,3 +191,25 @@ def test_fused_cross_entropy_matches_the_plain_formula(label_smoothing):
         np.testing.assert_allclose(got.numpy(), expected.numpy(), **TOLERANCE)
     assert float(results[0][1]) == 9
     assert not np.any(results[0][2].numpy()[1, 2:])  # padding gets no gradient
+
+
+# Test BLEU of the fixed tiny run below, measured when it was last changed on purpose.
+# Speed work must leave it exactly as it is; a change to what is computed (even the
+# order of a sum) moves it, and then this number is re-measured and the commit says why.
+GOLDEN_TINY_RUN = {"BLEU": None, "chrF": None}
+
+
+def test_bleu_of_a_fixed_tiny_run_is_unchanged(tmp_path):
+    """A seeded tiny model learns to copy real German sentences; its test scores must not move."""
+    config = tiny_config(tmp_path, train={"max_steps": 150, "log_every": 50, "checkpoint_every": 150,
+                                          "learning_rate": 0.01},
+                         model={"embedding_dim": 32, "encoder_units": 32, "decoder_units": 64,
+                                "attention_units": 64})
+    for split, count in (("train", 300), ("dev", 16), ("test", 40)):
+        copies = [(de, de) for de, _ in shipped_pairs(split, count)]
+        write_corpus(tmp_path / "data", split, copies)
+    result = run_cli("train", "--config", str(save_config(tmp_path, config)))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "runs" / "tiny" / "report.json").read_text(encoding="utf-8"))
+    scores = {metric: report["test_sets"]["test"][metric]["score"] for metric in GOLDEN_TINY_RUN}
+    assert scores == GOLDEN_TINY_RUN
