@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, save_config, tiny_config
+from conftest import run_cli, save_config, shipped_pairs, tiny_config
 
 SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:"
 
@@ -43,6 +43,21 @@ def test_translate_stdin_gives_one_line_per_line(trained):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split("\n")
     assert len(lines) == 5 and lines[-1] == "" and lines[1] == lines[2] == ""
+
+
+def test_translate_keeps_line_order_across_blocks(trained):
+    """Lines are read in blocks of 32 batches and sorted by length within a block; the
+    output must still follow the input, block after block (here blocks of 64 lines)."""
+    _, path, _ = trained
+    sentences = [de for de, _ in shipped_pairs("test", 16)]
+    lines = ["" if index % 10 == 3 else sentences[index % 16] for index in range(150)]
+    result = run_cli("translate", "--config", str(path), "decode.batch_size=2", "--beam", "1",
+                     stdin="".join(line + "\n" for line in lines))
+    assert result.returncode == 0, result.stderr
+    output = result.stdout.split("\n")[:-1]
+    assert len(output) == 150
+    assert [index for index, text in enumerate(output) if not text] == \
+        [index for index, line in enumerate(lines) if not line]
 
 
 def test_translate_file_and_beam_option_and_evaluate(trained, tmp_path):

@@ -60,6 +60,27 @@ def test_two_workers_follow_the_single_worker_loss_curve(tmp_path):
     for key in final:
         np.testing.assert_allclose(final[key], reference[key], atol=1e-5, err_msg=key)
 
+    # resume: every worker restores the chief's checkpoint and the curves go on together
+    single = nmt("train", "--config", str(config), "name=single", "train.max_steps=11")
+    two = nmt("train-distributed", "--workers", "2", "--config", str(config), "name=two",
+              "train.max_steps=11")
+    assert single.returncode == 0 and two.returncode == 0, two.stderr
+    resumed = f"resuming {tmp_path / 'runs' / 'two'} from step 8"
+    assert resumed in two.stderr
+    assert resumed in (tmp_path / "runs" / "two.workers" / "worker-1.log").read_text(encoding="utf-8")
+    expected, got = loss_curve(tmp_path / "runs" / "single"), loss_curve(tmp_path / "runs" / "two")
+    assert len(expected) == len(got) == 11
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_mirrored_strategy_trains_like_no_strategy(tmp_path):
+    config = save_config(tmp_path, tiny_config(tmp_path, train={"max_steps": 4, "log_every": 1}))
+    for name, strategy in (("plain", "none"), ("mirrored", "mirrored")):
+        result = nmt("train", "--config", str(config), f"name={name}", f"train.distribute={strategy}")
+        assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(loss_curve(tmp_path / "runs" / "mirrored"),
+                               loss_curve(tmp_path / "runs" / "plain"), rtol=1e-6)
+
 
 def test_multi_worker_needs_a_valid_tf_config(tmp_path):
     config = save_config(tmp_path, tiny_config(tmp_path))
