@@ -135,16 +135,14 @@ class Decoder(keras.layers.Layer):
             new_states.append(state)
         return outputs, new_states
 
-    def _step(self, embedded_projection, state, keys, memory, memory_mask, feed_rows,
-              training: bool = False):
-        """One decoder step from the embedding's pre-activations [batch, gates] (see
-        ``_project_embedded``); returns (attentional, state, weights)."""
+    def _step(self, project_first, state, keys, memory, memory_mask, training: bool = False):
+        """One decoder step; ``project_first(feed)`` gives the first layer's input
+        pre-activations [batch, gates].  Returns (attentional, state, weights)."""
         layer_states, feed = state
         if self.bahdanau:
             feed, weights = self.attention(layer_states[-1][0][:, None, :], keys, memory, memory_mask)
             feed = feed[:, 0, :]
-        first = embedded_projection + tf.matmul(feed, feed_rows) if self.feed_dim else embedded_projection
-        top, layer_states = self._stack(first, layer_states, training)
+        top, layer_states = self._stack(project_first(feed), layer_states, training)
         if self.bahdanau:
             context = feed
         else:
@@ -166,8 +164,8 @@ class Decoder(keras.layers.Layer):
 
             def body(carry, projected_t):
                 _, state = carry
-                attentional, state, _ = self._step(projected_t, state, keys, memory, memory_mask,
-                                                   feed_rows, training)
+                attentional, state, _ = self._step(lambda feed: projected_t + tf.matmul(feed, feed_rows),
+                                                   state, keys, memory, memory_mask, training)
                 return attentional, state
             first = (tf.zeros([tf.shape(target_in)[0], self.combine.units], dtype=self.compute_dtype),
                      state)
@@ -185,9 +183,11 @@ class Decoder(keras.layers.Layer):
 
     def step(self, tokens, state, keys, memory, memory_mask):
         """One decoding step for tokens [batch]; returns (logits, state, attention weights)."""
-        embedding_rows, feed_rows = self._first_layer_rows()
-        projected = self._project_embedded(self.embedding(tokens), embedding_rows)
-        attentional, state, weights = self._step(projected, state, keys, memory, memory_mask, feed_rows)
+        embedded = self.embedding(tokens)
+        first = self.cells[0]
+        # one token at a time there is nothing to hoist: project [embedding; fed vector] in one piece
+        attentional, state, weights = self._step(
+            lambda feed: first.project(tf.concat([embedded, feed], -1)), state, keys, memory, memory_mask)
         return self.logits(attentional), state, weights
 
 

@@ -7,8 +7,8 @@ once per sentence (``Attention.keys``), the whole target decoded at once in trai
 Reference: a Python loop over time steps that projects each input inside the step,
 attention recomputed from the encoder states at every step, and the decoder run
 token by token with the first layer's input projected in one piece (the optimized
-decoder projects the embeddings of all steps up front, also in ``Decoder.step``,
-the path search uses, which is checked against the same reference).
+decoder projects the embeddings of all steps up front).  ``Decoder.step``, the path
+search uses, is checked against the same reference.
 """
 
 from __future__ import annotations
