@@ -15,6 +15,7 @@ import tensorflow as tf
 from nmt.checkpoint import model_checkpoint
 from nmt.errors import NmtError
 from nmt.run import Run
+from nmt.translate import restore_model
 
 
 def last_checkpoints(run: Run, count: int) -> list[str]:
@@ -44,12 +45,7 @@ def average_checkpoints(run: Run, count: int) -> str:
     checkpoint = model_checkpoint(model)
     sums = [np.zeros(v.shape, np.float64) for v in model.variables]
     for path in paths:
-        try:
-            checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
-        except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:
-            first = str(error).strip().splitlines()[0][:160]
-            raise NmtError(f"{path}: checkpoint does not fit the model in "
-                           f"{run.directory / 'config.yaml'} ({first})") from None
+        restore_model(run, checkpoint, path)
         for total, variable in zip(sums, model.variables):
             total += variable.numpy()
     for total, variable in zip(sums, model.variables):

@@ -35,22 +35,26 @@ def weights_path(run: Run, weights: str = "best") -> str:
 
 def load_model(run: Run, weights: str = "best"):
     """The run's model with the chosen checkpoint (see ``weights_path``) restored."""
-    import tensorflow as tf
-
     from nmt.checkpoint import model_checkpoint
     from nmt.model import build_model
 
-    path = weights_path(run, weights)
     model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model,
                         run.config.train.precision)
+    restore_model(run, model_checkpoint(model), weights_path(run, weights))
+    return model
+
+
+def restore_model(run: Run, checkpoint, path: str) -> None:
+    """Restore every model variable from ``path`` (a training checkpoint's optimizer slots are
+    not needed), or fail in one line naming the checkpoint and the run's config."""
+    import tensorflow as tf
+
     try:
-        # every model variable must be restored; a training checkpoint's optimizer slots are not needed
-        model_checkpoint(model).restore(path).assert_existing_objects_matched().expect_partial()
+        checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
     except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:  # IndexError: torn file
         first = str(error).strip().splitlines()[0][:200]
         raise NmtError(f"{path}: checkpoint does not fit the model in "
                        f"{run.directory / 'config.yaml'} and its tokenizer ({first})") from None
-    return model
 
 
 def make_translator(run: Run, model):
