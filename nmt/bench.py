@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -27,30 +26,23 @@ from nmt.errors import NmtError
 from nmt.files import write_atomic
 
 MATMUL_SIZE = 2048
-CORES = len(os.sched_getaffinity(0))
 GATES = {"lstm": 4, "peephole": 4, "cifg": 3, "gru": 3}
 
 
 def matmul_gflops(dtype: str, repeats: int = 20) -> float:
-    """Median GFLOP/s of the whole CPU multiplying MATMUL_SIZE^3 matrices in ``dtype``.
-
-    One independent multiply per core run side by side, so the figure is the
-    machine's rate whether one op may use every core or just one
-    (``train.threads_per_op``).
-    """
+    """Median GFLOP/s of a MATMUL_SIZE^3 matrix multiply in ``dtype``."""
     import tensorflow as tf
 
     a = tf.random.normal([MATMUL_SIZE, MATMUL_SIZE], dtype=tf.float32)
-    pairs = [(tf.cast(a + k, dtype), tf.cast(tf.transpose(a) - k, dtype)) for k in range(CORES)]
-    multiply = tf.function(lambda: tf.add_n([tf.reduce_sum(tf.cast(tf.matmul(x, y)[:1, :1], tf.float32))
-                                             for x, y in pairs]))
+    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+    multiply = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32)))
     multiply()
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         multiply().numpy()
         times.append(time.perf_counter() - started)
-    return CORES * 2 * MATMUL_SIZE ** 3 / statistics.median(times) / 1e9
+    return 2 * MATMUL_SIZE ** 3 / statistics.median(times) / 1e9
 
 
 def training_flops(config: ModelConfig, vocab: int, batch: int, source: int, target: int) -> float:
@@ -140,17 +132,14 @@ def save_for_peer(path: Path, config: Config, run, batches, sentences: list[str]
 def bench(config: Config, output: Path, steps: int = 40, warmup: int = 8) -> dict:
     """Run every measurement; write ``bench.json`` and ``bench.md`` to ``output``."""
     import keras
-    import tensorflow as tf
 
     from nmt.compare import timed_translation
     from nmt.corpus import read_parallel
-    from nmt.train import Trainer, prepare_run, read_corpora, set_threads_per_op
+    from nmt.train import Trainer, prepare_run, read_corpora
     from nmt.translate import make_translator
 
-    set_threads_per_op(config.train.threads_per_op)  # for the whole process: decoding too
     keras.utils.set_random_seed(config.seed)
-    results: dict = {"config": str(config.name), "cores": CORES,  # threads as TensorFlow reports them
-                     "threads_per_op": tf.config.threading.get_intra_op_parallelism_threads() or None}
+    results: dict = {"config": str(config.name)}
     results["matmul_gflops"] = {dtype: round(matmul_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}
     with tempfile.TemporaryDirectory() as scratch:
         config.run_root = scratch
@@ -189,8 +178,7 @@ def markdown(results: dict) -> str:
     training = results["training_float32"]
     decode = results["decode_sentences_per_second"]
     rows = [
-        ("cores / threads per op", f"{results['cores']} / {results['threads_per_op'] or 'all'}"),
-        ("matmul 2048^3 on every core, float32 / bfloat16, GFLOP/s",
+        ("matmul 2048^3 float32 / bfloat16, GFLOP/s",
          f"{results['matmul_gflops']['float32']} / {results['matmul_gflops']['bfloat16']}"),
         ("training, float32: target tokens/s", f"{training['target_tokens_per_second']:,}"),
         ("training, float32: achieved GFLOP/s (share of float32 matmul)",

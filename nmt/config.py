@@ -84,7 +84,6 @@ class TrainConfig:
     nonfinite_loss: str = field(default="stop", metadata=_range(choices=("stop", "skip")))
     precision: str = field(default="float32", metadata=_range(choices=("float32", "bfloat16")))
     distribute: str = field(default="none", metadata=_range(choices=("none", "mirrored", "multi_worker")))
-    threads_per_op: Optional[int] = field(default=None, metadata=_range(1, 4096))
 
 
 @dataclass

@@ -447,25 +447,10 @@ class Trainer:
             tf.summary.scalar("train/target_tokens_per_second", tokens_per_second)
 
 
-def set_threads_per_op(threads: int | None) -> None:
-    """Let one TensorFlow op use at most ``threads`` cores (None: all of them).
-
-    A recurrent step is many small ops, mostly independent across layers,
-    directions and the backward pass; on a small CPU, running two of them side
-    by side on one core each beats splitting every small op across all cores
-    (measured in README "Speed").  Must run before TensorFlow runs any op.
-    """
-    import tensorflow as tf
-
-    if threads is not None:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-
-
 def train(config: Config) -> Run:
     """Train (resuming) as the chief or the only process, or as one of several workers."""
     from nmt.distribute import is_chief, make_strategy
 
-    set_threads_per_op(config.train.threads_per_op)
     strategy = make_strategy(config.train.distribute)  # before any other TensorFlow op
     corpora = read_corpora(config)
     if is_chief(config.train.distribute):
