@@ -39,15 +39,12 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from nmt.deferred import stop_if_deferred
-
 
 class RecurrentCell(keras.layers.Layer):
     """Shared plumbing: weights created up front from (units, input_dim), gates per block."""
 
     gates: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ("h",)
-    defers_recurrent_gradient = True  # multiplies h_{t-1} by U through ``recurrent_weights``
 
     def __init__(self, units: int, input_dim: int, **kwargs):
         super().__init__(**kwargs)
@@ -78,11 +75,6 @@ class RecurrentCell(keras.layers.Layer):
         outside Keras' automatic casting in ``__call__``."""
         return tf.cast(weight, self.compute_dtype)
 
-    def recurrent_weights(self) -> tf.Tensor:
-        """The recurrent kernel U in the compute dtype; inside ``deferring`` its gradient is
-        stopped here and added after the loop (nmt/deferred.py)."""
-        return stop_if_deferred(self.cast(self.recurrent_kernel))
-
     def zero_state(self, batch_size) -> tuple[tf.Tensor, ...]:
         zeros = tf.zeros([batch_size, self.units], dtype=self.compute_dtype)
         return tuple(zeros for _ in self.state_names)
@@ -109,7 +101,7 @@ class LSTMCell(RecurrentCell):
 
     def step_with_gates(self, projected, state):
         h, c = state
-        z_i, z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.recurrent_weights()), 4, axis=-1)
+        z_i, z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.cast(self.recurrent_kernel)), 4, axis=-1)
         i, f, o = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.sigmoid(z_o)
         c = f * c + i * tf.tanh(z_g)
         return (o * tf.tanh(c), c), {"input": i, "forget": f, "output": o}
@@ -133,7 +125,7 @@ class PeepholeLSTMCell(RecurrentCell):
 
     def step_with_gates(self, projected, state):
         h, c = state
-        z_i, z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.recurrent_weights()), 4, axis=-1)
+        z_i, z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.cast(self.recurrent_kernel)), 4, axis=-1)
         i = tf.sigmoid(z_i + self.cast(self.peephole_input) * c)
         f = tf.sigmoid(z_f + self.cast(self.peephole_forget) * c)
         c = f * c + i * tf.tanh(z_g)
@@ -150,7 +142,7 @@ class CIFGCell(RecurrentCell):
 
     def step_with_gates(self, projected, state):
         h, c = state
-        z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.recurrent_weights()), 3, axis=-1)
+        z_f, z_g, z_o = tf.split(projected + tf.matmul(h, self.cast(self.recurrent_kernel)), 3, axis=-1)
         f, o = tf.sigmoid(z_f), tf.sigmoid(z_o)
         c = f * c + (1.0 - f) * tf.tanh(z_g)
         return (o * tf.tanh(c), c), {"input": 1.0 - f, "forget": f, "output": o}
@@ -162,7 +154,6 @@ class GRUCell(RecurrentCell):
 
     gates = ("z", "r", "n")
     state_names = ("h",)
-    defers_recurrent_gradient = False  # r * h meets part of U: plain backpropagation
 
     def step_with_gates(self, projected, state):
         (h,) = state

@@ -16,7 +16,6 @@ import tensorflow as tf
 from nmt.attention import Attention
 from nmt.cells import make_cell
 from nmt.config import ModelConfig
-from nmt.deferred import active_recorder, stop_if_deferred
 from nmt.errors import NmtError
 from nmt.recurrent import run_recurrence
 from nmt.vocab import PAD_ID
@@ -121,42 +120,29 @@ class Decoder(keras.layers.Layer):
         """Embedding-to-gate pre-activations (with the bias) of the first layer, any leading shape."""
         return tf.tensordot(embedded, embedding_rows, axes=1) + self.cells[0].cast(self.cells[0].bias)
 
-    def _stack(self, first_projection, layer_states, training, probes=None, taps=None):
+    def _stack(self, first_projection, layer_states, training):
         """One step through the stacked cells from the first layer's input pre-activations;
-        returns (top output, new layer states).  While deferring weight gradients
-        (nmt/deferred.py), ``probes`` holds a zero tensor per layer above the first, added
-        to its pre-activations, and ``taps`` collects what each weight multiplies."""
+        returns (top output, new layer states)."""
         outputs, new_states = None, []
         for layer, (cell, state) in enumerate(zip(self.cells, layer_states)):
             if layer:
                 below = self.dropout(outputs, training=training)
-                if probes is None:
-                    projected = cell.project(below)
-                else:
-                    kernel = stop_if_deferred(cell.cast(cell.kernel))
-                    projected = tf.matmul(below, kernel) + cell.cast(cell.bias) + probes[layer - 1]
-                    taps.append(below)
-                outputs, state_after = cell.step(projected, state)
+                outputs, state = cell.step(cell.project(below), state)
                 if self.residual:
                     outputs = outputs + below
             else:
-                outputs, state_after = cell.step(first_projection, state)
-            if taps is not None:
-                taps.append(state[0])  # h_{t-1}, which the recurrent kernel multiplies
-            new_states.append(state_after)
+                outputs, state = cell.step(first_projection, state)
+            new_states.append(state)
         return outputs, new_states
 
-    def _step(self, project_first, state, keys, memory, memory_mask, training: bool = False,
-              probes=None, taps=None):
+    def _step(self, project_first, state, keys, memory, memory_mask, training: bool = False):
         """One decoder step; ``project_first(feed)`` gives the first layer's input
         pre-activations [batch, gates].  Returns (attentional, state, weights)."""
         layer_states, feed = state
         if self.bahdanau:
             feed, weights = self.attention(layer_states[-1][0][:, None, :], keys, memory, memory_mask)
             feed = feed[:, 0, :]
-        if taps is not None:
-            taps.append(feed)
-        top, layer_states = self._stack(project_first(feed), layer_states, training, probes, taps)
+        top, layer_states = self._stack(project_first(feed), layer_states, training)
         if self.bahdanau:
             context = feed
         else:
@@ -167,27 +153,6 @@ class Decoder(keras.layers.Layer):
             feed = attentional
         return attentional, (layer_states, feed), weights[:, 0, :]
 
-    def _tap_sizes(self) -> list[int]:
-        """Widths of the taps ``_step`` collects: the fed vector, then per layer the input
-        from below (layers above the first) and h_{t-1}."""
-        sizes = [self.feed_dim]
-        for layer, cell in enumerate(self.cells):
-            sizes += [cell.units, cell.units] if layer else [cell.units]
-        return sizes
-
-    def _record_deferred(self, recorder, taps, first_preactivations, probes) -> None:
-        """Hand the weights used inside the training loop to ``recorder`` with the inputs they
-        multiplied at every step (``taps``, in ``_step``'s order) and their pre-activations."""
-        taps = iter(taps)
-        first = self.cells[0]
-        recorder.record(first.kernel, next(taps), first_preactivations, first_row=self.embedding.output_dim)
-        for cell, preactivations in zip(self.cells, (first_preactivations, *probes)):
-            if cell is not first:
-                recorder.record(cell.kernel, next(taps), preactivations)
-            previous_h = next(taps)
-            if cell.defers_recurrent_gradient:
-                recorder.record(cell.recurrent_kernel, previous_h, preactivations)
-
     def call(self, target_in, memory, memory_mask, encoder_finals, training: bool = False):
         """Teacher-forced logits [batch, tgt, vocab] for all target positions."""
         embedded = self.dropout(self.embedding(target_in), training=training)
@@ -195,31 +160,16 @@ class Decoder(keras.layers.Layer):
         state = self.initial_state(encoder_finals)
         if self.feed_dim:
             embedding_rows, feed_rows = self._first_layer_rows()
-            # all steps at once; time-major for the loop
-            projected = tf.transpose(self._project_embedded(embedded, embedding_rows), [1, 0, 2])
-            recorder = active_recorder()
-            probes, taps = None, ()
-            if recorder is not None:
-                steps, batch = tf.shape(projected)[0], tf.shape(projected)[1]
-                probes = tuple(recorder.probe([steps, batch, cell.kernel.shape[1]], self.compute_dtype)
-                               for cell in self.cells[1:])
-                feed_rows = stop_if_deferred(feed_rows)
-                taps = tuple(tf.zeros([batch, size], self.compute_dtype)
-                             for size in self._tap_sizes())
+            projected = self._project_embedded(embedded, embedding_rows)  # all steps at once
 
-            def body(carry, elements):
-                _, state, _ = carry
-                projected_t, probes_t = elements
-                step_taps = None if probes is None else []
+            def body(carry, projected_t):
+                _, state = carry
                 attentional, state, _ = self._step(lambda feed: projected_t + tf.matmul(feed, feed_rows),
-                                                   state, keys, memory, memory_mask, training,
-                                                   probes_t if probes is not None else None, step_taps)
-                return attentional, state, tuple(step_taps or ())
+                                                   state, keys, memory, memory_mask, training)
+                return attentional, state
             first = (tf.zeros([tf.shape(target_in)[0], self.combine.units], dtype=self.compute_dtype),
-                     state, taps)
-            attentional, _, taps = tf.scan(body, (projected, probes or ()), initializer=first)
-            if recorder is not None:
-                self._record_deferred(recorder, taps, projected, probes)
+                     state)
+            attentional, _ = tf.scan(body, tf.transpose(projected, [1, 0, 2]), initializer=first)
             return self.logits(tf.transpose(attentional, [1, 0, 2]), training)
         mask = tf.not_equal(target_in, PAD_ID)
         outputs = embedded

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 from nmt.cells import RecurrentCell
-from nmt.deferred import active_recorder
 
 
 def run_recurrence(cell: RecurrentCell, inputs: tf.Tensor, mask: tf.Tensor,
@@ -33,10 +32,6 @@ def run_recurrence(cell: RecurrentCell, inputs: tf.Tensor, mask: tf.Tensor,
         return tuple(tf.where(mask_t, new, old) for new, old in zip(new_state, state))
 
     states = tf.scan(body, (time_major, step_mask), initializer=tuple(initial_state))
-    recorder = active_recorder()
-    if recorder is not None and cell.defers_recurrent_gradient:  # z_t = p_t + h_{t-1} U
-        previous_h = tf.concat([initial_state[0][None], states[0][:-1]], axis=0)
-        recorder.record(cell.recurrent_kernel, previous_h, time_major)
     outputs = tf.transpose(states[0], [1, 0, 2])
     if reverse:
         outputs = tf.reverse_sequence(outputs, lengths, seq_axis=1, batch_axis=0)

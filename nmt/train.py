@@ -233,17 +233,14 @@ class Trainer:
         return loss_sum, tokens, tf.cond(finite, apply, lambda: tf.constant(False)), elapsed
 
     def _replica_gradients(self, source, target_in, target_out, global_tokens):
-        """Summed loss of these sentences and the gradient of (that sum / all tokens of the batch);
-        the recurrences' weight gradients are one matmul each after their loops (nmt/deferred.py)."""
+        """Summed loss of these sentences and the gradient of (that sum / all tokens of the batch)."""
         import tensorflow as tf
 
-        from nmt.deferred import deferring, gradients
-
-        with tf.GradientTape() as tape, deferring(tape) as recorder:
+        with tf.GradientTape() as tape:
             logits = self.model((source, target_in), training=True)
             loss_sum, _ = masked_cross_entropy(logits, target_out, self.config.train.label_smoothing)
             loss = loss_sum / global_tokens
-        return loss_sum, gradients(tape, loss, self.model.trainable_variables, recorder)
+        return loss_sum, tape.gradient(loss, self.model.trainable_variables)
 
     def _replica_shard(self, source, target_in, target_out, global_tokens, elapsed):
         """Replica r of n: sentences r, r + n, ...; gradients flattened into one all-reduce."""
