@@ -50,8 +50,12 @@ def start_training(config_path: Path, log: Path) -> subprocess.Popen:
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> bool:
+    """Poll until ``condition`` holds; returns what was seen, not a second look (a checkpoint
+    write's window can close between two calls)."""
     deadline = time.monotonic() + timeout
-    while not condition() and process.poll() is None and time.monotonic() < deadline:
+    while process.poll() is None and time.monotonic() < deadline:
+        if condition():
+            return True
         time.sleep(0.005)
     return condition()
 
