@@ -205,24 +205,28 @@ GOLDEN_TINY_RUN = {"BLEU": 99.42, "chrF": 99.94}
 GOLDEN_TOLERANCE = 0.5
 
 
-def copy_task_lines(count: int, rng: random.Random) -> list[str]:
-    """Sequences of 3-8 words drawn from the 60 most frequent words of the shipped German text."""
+def frequent_german_words(count: int = 60) -> list[str]:
+    """The ``count`` most frequent words of the shipped German training text."""
     counts = collections.Counter(word for german, _ in shipped_pairs("train", 3000)
                                  for word in german.split() if word.isalpha())
-    words = [word for word, _ in counts.most_common(60)]
+    return [word for word, _ in counts.most_common(count)]
+
+
+def copy_task_lines(words: list[str], count: int, rng: random.Random) -> list[str]:
+    """Sequences of 3-8 of ``words``."""
     return [" ".join(rng.choice(words) for _ in range(rng.randint(3, 8))) for _ in range(count)]
 
 
 def test_bleu_of_a_fixed_tiny_run_is_unchanged(tmp_path):
-    """A seeded tiny model learning to copy real German words; its test scores must not move."""
+    """A seeded tiny model learning to copy real German words; its test scores must stay put."""
     config = tiny_config(tmp_path, train={"max_steps": 400, "max_epochs": 10_000, "batch_tokens": 2000,
                                           "log_every": 100, "checkpoint_every": 400,
                                           "learning_rate": 0.02},
                          model={"embedding_dim": 32, "encoder_units": 32, "decoder_units": 64,
                                 "attention_units": 64})
-    rng = random.Random(5)
+    words, rng = frequent_german_words(), random.Random(5)
     for split, count in (("train", 3000), ("dev", 16), ("test", 40)):
-        lines = copy_task_lines(count, rng)
+        lines = copy_task_lines(words, count, rng)
         write_corpus(tmp_path / "data", split, list(zip(lines, lines)))
     result = run_cli("train", "--config", str(save_config(tmp_path, config)))
     assert result.returncode == 0, result.stderr
