@@ -18,6 +18,7 @@ from typing import Any, Optional
 import yaml
 
 from nmt.errors import NmtError
+from nmt.schedule import SCHEDULES
 
 
 def _range(low: float | None = None, high: float | None = None, choices: tuple = ()) -> dict:
@@ -74,6 +75,10 @@ class TrainConfig:
     max_steps: Optional[int] = field(default=None, metadata=_range(1))
     max_minutes: Optional[float] = field(default=None, metadata=_range(0.01))
     learning_rate: float = field(default=0.003, metadata=_range(1e-7, 1.0))
+    schedule: str = field(default="constant", metadata=_range(choices=SCHEDULES))
+    warmup_steps: int = field(default=0, metadata=_range(0, 10_000_000))
+    min_learning_rate: float = field(default=0.0, metadata=_range(0.0, 1.0))
+    plateau_patience: int = field(default=2, metadata=_range(1, 1000))
     clip_norm: float = field(default=1.0, metadata=_range(0.0))
     label_smoothing: float = field(default=0.0, metadata=_range(0.0, 0.99))
     log_every: int = field(default=50, metadata=_range(1))
@@ -82,6 +87,8 @@ class TrainConfig:
     validate_every: Optional[int] = field(default=None, metadata=_range(1))
     patience: Optional[int] = field(default=None, metadata=_range(1))
     nonfinite_loss: str = field(default="stop", metadata=_range(choices=("stop", "skip")))
+    stall_steps: int = field(default=300, metadata=_range(1))
+    on_stall: str = field(default="warn", metadata=_range(choices=("warn", "stop")))
     precision: str = field(default="float32", metadata=_range(choices=("float32", "bfloat16")))
     distribute: str = field(default="none", metadata=_range(choices=("none", "mirrored", "multi_worker")))
 
@@ -230,14 +237,26 @@ def read_yaml(path: Path) -> dict:
     return raw if raw is not None else {}
 
 
+def _check_schedule(train: TrainConfig, source: str) -> None:
+    """Keys that are valid alone but not together."""
+    if train.schedule == "rsqrt" and not train.warmup_steps:
+        raise NmtError(f"{source}: train.schedule: rsqrt needs train.warmup_steps of at least 1 "
+                       f"(the rate after the warmup is learning_rate * sqrt(warmup_steps / step))")
+    if train.min_learning_rate > train.learning_rate:
+        raise NmtError(f"{source}: train.min_learning_rate ({train.min_learning_rate}) must not "
+                       f"exceed train.learning_rate ({train.learning_rate})")
+
+
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read a YAML file, apply ``key.path=value`` overrides, validate."""
     path = Path(path)
     raw = read_yaml(path)
-    config = _build(Config, raw, str(path))
+    source = str(path)
+    config = _build(Config, raw, source)
     if overrides:
-        config = _build(Config, _merge(raw, parse_overrides(list(overrides))),
-                        f"{path} (with overrides)")
+        source = f"{path} (with overrides)"
+        config = _build(Config, _merge(raw, parse_overrides(list(overrides))), source)
+    _check_schedule(config.train, source)
     return config
 
 

@@ -57,6 +57,19 @@ class EncodedCorpus:
     def target(self, index: int) -> np.ndarray:
         return self.tgt_ids[self.tgt_offsets[index]:self.tgt_offsets[index + 1]]
 
+    def target_unigram_entropy(self) -> float:
+        """Entropy (nats per token) of the target tokens' frequencies, EOS included: the
+        cross-entropy of a model that ignores the source and its own history, which a
+        training loss stuck near this value has learned nothing beyond."""
+        counts = np.bincount(self.tgt_ids)
+        p = counts[counts > 0] / counts.sum()
+        return float(-(p * np.log(p)).sum())
+
+    def target_log_frequencies(self, vocab_size: int) -> np.ndarray:
+        """Add-one smoothed log-frequencies of the target tokens, one per vocabulary id."""
+        counts = np.bincount(self.tgt_ids, minlength=vocab_size).astype(np.float64) + 1.0
+        return np.log(counts / counts.sum()).astype(np.float32)
+
     def lengths(self) -> np.ndarray:
         """Per pair, the longer side in tokens: what a pair costs in a padded batch."""
         return np.maximum(np.diff(self.src_offsets), np.diff(self.tgt_offsets))

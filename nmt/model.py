@@ -100,6 +100,17 @@ class Decoder(keras.layers.Layer):
         feed = tf.zeros([tf.shape(encoder_finals[0][0])[0], self.feed_dim], dtype=self.compute_dtype)
         return layers, feed
 
+    def start_from_unigram(self, log_frequencies) -> None:
+        """Set the output bias to the target tokens' log-frequencies before training.
+
+        With a zero bias the first updates can only reach the unigram distribution
+        through the attentional vector, and Adam drives that tanh layer into
+        saturation within a few dozen steps; its gradient then vanishes and the
+        encoder and decoder never learn (docs/training.md has the measurements).
+        Starting at the unigram solution removes that pull."""
+        bias = self.output_bias if self.tied else self.output_projection.bias
+        bias.assign(tf.cast(log_frequencies, bias.dtype))
+
     def logits(self, attentional, training: bool = False):
         attentional = self.dropout(attentional, training=training)
         if self.tied:

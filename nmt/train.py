@@ -133,6 +133,9 @@ def masked_cross_entropy(logits, targets, label_smoothing: float = 0.0):
     return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
 
 
+STALL_RATIO = 0.9  # train.stall_steps updates in, a learning run's loss is below this x unigram entropy
+
+
 def _raise_interrupt(signum, frame) -> None:
     """SIGTERM (as sent by schedulers and `kill`) stops training like Ctrl-C: checkpoint first."""
     raise KeyboardInterrupt
@@ -173,16 +176,19 @@ class Trainer:
             self.optimizer = keras.optimizers.Adam(train_cfg.learning_rate,
                                                    global_clipnorm=train_cfg.clip_norm or None)
             self.optimizer.build(self.model.trainable_variables)
+            self.model.decoder.start_from_unigram(self.corpus.target_log_frequencies(run.tgt_vocab.size))
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.best_score = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
         self.bad_validations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.halvings = tf.Variable(0, dtype=tf.int64, trainable=False)  # of the plateau schedule
         self.checkpoint = training_checkpoint(
             self.model, self.optimizer, step=self.step, epoch=self.epoch,
             batch_in_epoch=self.batch_in_epoch, elapsed=self.elapsed,
-            best_score=self.best_score, bad_validations=self.bad_validations)
+            best_score=self.best_score, bad_validations=self.bad_validations,
+            halvings=self.halvings)
         # every worker takes part in a save; only the chief's lands in the run directory
         self.scratch = None if self.chief else tempfile.TemporaryDirectory(prefix="nmt-worker-")
         self.manager = tf.train.CheckpointManager(
@@ -195,14 +201,17 @@ class Trainer:
         self.writer = (tf.summary.create_file_writer(str(run.directory / "tensorboard")) if self.chief
                        else tf.summary.create_noop_writer())
         self.steps_per_epoch = epoch_size(self.corpus, train_cfg.batch_tokens, self.config.seed, 0)
+        self.unigram_entropy = self.corpus.target_unigram_entropy()
+        self.stall_checked = False
         batch_spec = [tf.TensorSpec([None, None], tf.int32)] * 3
-        self.train_step = tf.function(self._train_step,
-                                      input_signature=[*batch_spec, tf.TensorSpec([], tf.float64)])
+        self.train_step = tf.function(self._train_step, input_signature=[
+            *batch_spec, tf.TensorSpec([], tf.float64), tf.TensorSpec([], tf.float32)])
         self.eval_step = tf.function(self._eval_step, input_signature=batch_spec)
         self.throughput: list[float] = []  # target tokens/s of each window since validation
+        self.loss_since_validation = [0.0, 0.0]  # summed training loss and target tokens
 
-    def _train_step(self, source, target_in, target_out, elapsed):
-        """One update on a global batch, split across the strategy's replicas.
+    def _train_step(self, source, target_in, target_out, elapsed, learning_rate):
+        """One update at ``learning_rate`` on a global batch, split across the strategy's replicas.
 
         Returns the summed loss, the number of target tokens, whether the update
         was applied (loss and gradients finite), and the chief's ``elapsed``
@@ -227,6 +236,7 @@ class Trainer:
         finite = tf.math.is_finite(loss_sum) & tf.math.is_finite(tf.linalg.global_norm(gradients))
         # a NaN or inf update would poison every weight: apply only finite ones
         def apply() -> tf.Tensor:
+            self.optimizer.learning_rate = learning_rate
             self.optimizer.apply_gradients(zip(gradients, variables))
             return tf.constant(True)
 
@@ -284,6 +294,19 @@ class Trainer:
                            f"({reason.strip().splitlines()[0][:160]}); the previous checkpoint "
                            f"({self.manager.latest_checkpoint or 'none'}) is intact") from None
 
+    def learning_rate(self) -> float:
+        """The rate of the next update, from the checkpointed step, time and halvings alone.
+
+        ``elapsed`` is the chief's time after the previous update, the same on every worker."""
+        from nmt.schedule import Budget, learning_rate
+
+        cfg = self.config.train
+        budget = Budget(self.total_steps(), cfg.max_minutes * 60 if cfg.max_minutes else None)
+        return learning_rate(cfg.schedule, cfg.learning_rate, int(self.step) + 1,
+                             warmup_steps=cfg.warmup_steps, min_rate=cfg.min_learning_rate,
+                             halvings=int(self.halvings), elapsed_seconds=float(self.elapsed),
+                             budget=budget)
+
     def total_steps(self) -> int:
         planned = self.config.train.max_epochs * self.steps_per_epoch
         return min(planned, self.config.train.max_steps or planned)
@@ -320,11 +343,16 @@ class Trainer:
         hypotheses = translate_lines(self.run, self.translator, self.dev_sources, beam=1)
         scores = score(hypotheses, self.dev_references)
         bleu, chrf = scores["BLEU"]["score"], scores["chrF"]["score"]
+        loss_sum, tokens = self.loss_since_validation
         record = {"step": int(self.step), "elapsed_seconds": round(float(self.elapsed), 2),
+                  "train_loss": round(loss_sum / tokens, 4) if tokens else None,
+                  "unigram_entropy": round(self.unigram_entropy, 4),
+                  "learning_rate": float(f"{self.learning_rate():.4g}"),
                   "dev_loss": round(dev_loss, 4), "dev_bleu": bleu, "dev_chrf": chrf,
                   "train_tokens_per_second": round(statistics.median(self.throughput), 1)
                   if self.throughput else None}
         self.throughput.clear()
+        self.loss_since_validation = [0.0, 0.0]
         if self.chief:
             with open(self.run.directory / "validations.jsonl", "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")
@@ -335,6 +363,7 @@ class Trainer:
             self.best_manager.save(checkpoint_number=int(self.step))
         else:
             self.bad_validations.assign_add(1)
+            self._halve_on_plateau()
         with self.writer.as_default(step=int(self.step)):
             tf.summary.scalar("dev/loss", dev_loss)
             tf.summary.scalar("dev/bleu", bleu)
@@ -344,6 +373,36 @@ class Trainer:
               f"({time.perf_counter() - started:.1f}s){' *best*' if improved else ''} "
               f"e.g. {hypotheses[0]!r}", file=sys.stderr)
         return bleu
+
+    def _halve_on_plateau(self) -> None:
+        """The plateau schedule: halve the rate after every ``plateau_patience`` validations
+        in a row without a better dev BLEU."""
+        cfg = self.config.train
+        if cfg.schedule == "plateau" and int(self.bad_validations) % cfg.plateau_patience == 0:
+            self.halvings.assign_add(1)
+            print(f"dev BLEU has not improved for {int(self.bad_validations)} validations: "
+                  f"learning rate halved to {self.learning_rate():.3g}", file=sys.stderr)
+
+    def _check_stall(self, loss: float) -> None:
+        """Once ``stall_steps`` updates are done: is the loss clearly below the unigram level?
+
+        A model that ignores the source settles at the entropy of the target tokens'
+        frequencies; every run that learns is far below it by then (docs/training.md)."""
+        cfg = self.config.train
+        if self.stall_checked or int(self.step) < cfg.stall_steps:
+            return
+        self.stall_checked = True
+        if loss < STALL_RATIO * self.unigram_entropy:
+            return
+        message = (f"training loss {loss:.3f} at step {int(self.step)} is not clearly below the "
+                   f"target side's unigram entropy ({self.unigram_entropy:.3f}): the model has not "
+                   f"learned to use the source. Likely fix: lower train.learning_rate (now "
+                   f"{cfg.learning_rate:g}) or warm it up (train.warmup_steps)")
+        if cfg.on_stall == "stop":
+            self.save()
+            raise NmtError(f"{message}; stopped (train.on_stall=stop), checkpoint saved in "
+                           f"{self.run.checkpoints}")
+        print(f"warning: {message} (train.on_stall=warn)", file=sys.stderr)
 
     def fit(self) -> None:
         """Train until the budget in ``train.*`` is used up, validating and checkpointing."""
@@ -370,8 +429,10 @@ class Trainer:
                     # training time so far, up to this step (the chief's, under multi_worker)
                     local = float(self.elapsed) + time.perf_counter() - last_tick
                     last_tick = time.perf_counter()
+                    rate = self.learning_rate()
                     loss_sum, tokens, finite, elapsed = self.train_step(
-                        source, target_in, target_out, tf.constant(local, tf.float64))
+                        source, target_in, target_out, tf.constant(local, tf.float64),
+                        tf.constant(rate, tf.float32))
                     self.elapsed.assign(float(elapsed))
                     if not finite:
                         self._nonfinite(float(loss_sum) / float(tokens))
@@ -379,13 +440,16 @@ class Trainer:
                         continue
                     window_loss += float(loss_sum)
                     window_tokens += float(tokens)
+                    self.loss_since_validation[0] += float(loss_sum)
+                    self.loss_since_validation[1] += float(tokens)
                     self.step.assign_add(1)
                     self.batch_in_epoch.assign_add(1)
                     now = time.perf_counter()
                     step = int(self.step)
                     if step % cfg.log_every == 0:
                         self.throughput.append(window_tokens / (now - window_start))
-                        self._log(window_loss / window_tokens, self.throughput[-1], total)
+                        self._log(window_loss / window_tokens, self.throughput[-1], total, rate)
+                        self._check_stall(window_loss / window_tokens)
                         window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
                     if step % cfg.checkpoint_every == 0:
                         self.save()
@@ -431,7 +495,7 @@ class Trainer:
                        f"checkpoint ({latest}) is intact. Lower train.learning_rate or set "
                        f"train.nonfinite_loss=skip")
 
-    def _log(self, loss: float, tokens_per_second: float, total: int) -> None:
+    def _log(self, loss: float, tokens_per_second: float, total: int, rate: float) -> None:
         import tensorflow as tf
 
         step = int(self.step)
@@ -439,12 +503,13 @@ class Trainer:
         remaining = elapsed / max(step, 1) * max(total - step, 0)
         if self.config.train.max_minutes:
             remaining = min(remaining, self.config.train.max_minutes * 60 - elapsed)
-        print(f"epoch {int(self.epoch) + 1} step {step}/{total} | loss {loss:.3f} | "
+        print(f"epoch {int(self.epoch) + 1} step {step}/{total} | loss {loss:.3f} | lr {rate:.3g} | "
               f"{tokens_per_second:,.0f} tok/s | {_format_duration(elapsed)} elapsed | "
               f"ETA {_format_duration(remaining)}", file=sys.stderr, flush=True)
         with self.writer.as_default(step=step):
             tf.summary.scalar("train/loss", loss)
             tf.summary.scalar("train/target_tokens_per_second", tokens_per_second)
+            tf.summary.scalar("train/learning_rate", rate)
 
 
 def train(config: Config) -> Run:
