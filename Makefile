@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare test clean
+.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix test clean
 
 install: $(VENV)/.installed
 
@@ -57,6 +57,15 @@ bench-peer: install .venv-peer/.installed
 
 compare: install
 	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)
+
+# The robustness matrix (docs/training.md): every cell on debian-de-en and the default cell on
+# three more corpora, seeds 1 and 2, MINUTES of training each; report and plot in docs/matrix/.
+MINUTES ?= 5
+matrix: install
+	@$(NMT) compare --config configs/debian-de-en.yaml --seeds 1,2 --output docs/matrix \
+		--vary model.cell=lstm,peephole,cifg,gru \
+		--vary config=configs/default.yaml,configs/debian-fr-en.yaml,configs/bible-en-es.yaml \
+		train.max_minutes=$(MINUTES) train.max_epochs=1000 train.validate_every=100 $(ARGS)
 
 test: install
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -97,8 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--peer-python", default=".venv-peer/bin/python",
                      help="Python with PyTorch and JoeyNMT 2.3 (make bench-peer installs it)")
     sub = command("compare", "train once per variant of a config key and compare them")
-    sub.add_argument("--vary", default="model.cell=lstm,peephole,cifg,gru",
-                     help="key.path=value1,value2,... (default: the four cells)")
+    sub.add_argument("--vary", action="append",
+                     help="key.path=value1,value2,... (repeatable; the key 'config' trains each listed "
+                          "config file instead; default: model.cell=lstm,peephole,cifg,gru)")
+    sub.add_argument("--seeds", help="train every variant once per seed, e.g. 1,2 (default: the config's)")
+    sub.add_argument("--output", type=Path,
+                     help="directory for compare.md, compare.json and dev_curves.png "
+                          "(default: runs/<name>-compare/)")
     return parser
 
 
@@ -270,12 +275,20 @@ def cmd_bench_peer(args) -> None:
 
 
 def cmd_compare(args) -> None:
+    from nmt.compare import parse_seeds, variant_configs
+
     base = load_config(args.config, args.overrides)
-    prepare(base)
+    root = Path(base.run_root) / f"{base.name}-compare"
+    # every variant's config is validated, and every corpus built, before the first one trains
+    configs = variant_configs(args.config, args.overrides,
+                              args.vary or ["model.cell=lstm,peephole,cifg,gru"],
+                              parse_seeds(args.seeds), root)
+    for config in configs.values():
+        prepare(config)
     _quiet_tensorflow()
     from nmt.compare import compare
 
-    compare(args.config, args.overrides, args.vary)
+    compare(configs, args.output or root)
 
 
 COMMANDS = {"train": cmd_train, "train-distributed": cmd_train_distributed, "translate": cmd_translate, "evaluate": cmd_evaluate,

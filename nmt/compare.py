@@ -30,10 +30,40 @@ def parse_vary(text: str) -> tuple[str, list[str]]:
     return key, variants
 
 
-def variant_config(config_path: str, overrides: list[str], key: str, value: str,
-                   root: Path) -> Config:
-    config = load_config(config_path, [*overrides, f"{key}={value}"])
-    return replace(config, name=value, run_root=str(root))
+def parse_seeds(text: str | None) -> list[int | None]:
+    """``"1,2"`` -> [1, 2]; nothing -> [None] (the config's own seed)."""
+    if not text:
+        return [None]
+    try:
+        seeds = [int(seed) for seed in text.split(",") if seed]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise NmtError(f"--seeds '{text}': expected integers separated by commas, e.g. 1,2")
+    return seeds
+
+
+def variant_configs(config_path: str, overrides: list[str], varies: list[str],
+                    seeds: list[int | None], root: Path) -> dict[str, Config]:
+    """One validated config per (variant, seed), named after the variant (and seed).
+
+    ``key.path=a,b`` sets that key; the key ``config`` instead trains each listed config
+    file (a corpus and its shipped settings) with the same overrides."""
+    configs = {}
+    for vary in varies:
+        key, values = parse_vary(vary)
+        for value in values:
+            if key == "config":
+                config = load_config(value, overrides)
+                label = config.name
+            else:
+                config = load_config(config_path, [*overrides, f"{key}={value}"])
+                label = value
+            for seed in seeds:
+                name = label if seed is None else f"{label}-seed{seed}"
+                configs[name] = replace(config, name=name, run_root=str(root),
+                                        seed=config.seed if seed is None else seed)
+    return configs
 
 
 def timed_translation(run, translator, sources: list[str], beam: int,
@@ -46,6 +76,14 @@ def timed_translation(run, translator, sources: list[str], beam: int,
     started = time.perf_counter()
     hypotheses = translate_lines(run, translator, sources, beam, batch_size)
     return hypotheses, len(sources) / (time.perf_counter() - started)
+
+
+def stall_ratio(history: list[dict], steps: int) -> float | None:
+    """Training loss / target unigram entropy at the first validation at or after ``steps``."""
+    for record in history:
+        if record["step"] >= steps and record.get("train_loss"):
+            return round(record["train_loss"] / record["unigram_entropy"], 3)
+    return None
 
 
 def train_variant(config: Config) -> dict:
@@ -67,62 +105,74 @@ def train_variant(config: Config) -> dict:
                                         config.data.tgt_lang)
     hypotheses, sentences_per_second = timed_translation(run, translator, sources, beam)
     scores = score(hypotheses, references)
-    return {"parameters": trainer.model.count_params(), "steps": int(trainer.step),
+    return {"corpus": config.data.corpus, "cell": config.model.cell, "seed": config.seed,
+            "parameters": trainer.model.count_params(), "steps": int(trainer.step),
             "train_tokens_per_second": round(statistics.median(speeds)) if speeds else None,
-            "dev_loss": history[-1]["dev_loss"], "test_set": config.data.test[0],
+            "stall_steps": config.train.stall_steps,
+            "loss_to_unigram": stall_ratio(history, config.train.stall_steps),
+            "dev_loss": history[-1]["dev_loss"], "dev_bleu": history[-1]["dev_bleu"],
+            "best_dev_bleu": max(h["dev_bleu"] for h in history), "test_set": config.data.test[0],
             "BLEU": scores["BLEU"], "chrF": scores["chrF"],
             "decode_sentences_per_second": round(sentences_per_second, 1),
             "beam_size": beam, "history": history}
 
 
-def markdown(key: str, results: dict[str, dict]) -> str:
-    lines = [f"| {key} | parameters | train tokens/s | steps | dev loss | test BLEU | test chrF "
-             f"| decode sentences/s |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, r in results.items():
-        speed = r["train_tokens_per_second"]
-        lines.append(f"| {name} | {r['parameters']:,} | {f'{speed:,}' if speed else 'n/a'} | "
-                     f"{r['steps']} | {r['dev_loss']:.3f} | {r['BLEU']['score']:.2f} | "
-                     f"{r['chrF']['score']:.2f} | {r['decode_sentences_per_second']} |")
+def markdown(results: dict[str, dict]) -> str:
     first = next(iter(results.values()))
-    lines += ["", f"Test set `{first['test_set']}`, beam {first['beam_size']}.",
+    lines = [f"| run | corpus | cell | seed | parameters | train tokens/s | steps "
+             f"| loss / unigram at step {first['stall_steps']} | final dev loss | final dev BLEU "
+             f"| test BLEU | test chrF | decode sentences/s |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in results.items():
+        speed, ratio = r["train_tokens_per_second"], r["loss_to_unigram"]
+        lines.append(f"| {name} | {r['corpus']} | {r['cell']} | {r['seed']} | {r['parameters']:,} "
+                     f"| {f'{speed:,}' if speed else 'n/a'} | {r['steps']} "
+                     f"| {ratio if ratio is not None else 'n/a'} | {r['dev_loss']:.3f} "
+                     f"| {r['dev_bleu']:.2f} | {r['BLEU']['score']:.2f} | {r['chrF']['score']:.2f} "
+                     f"| {r['decode_sentences_per_second']} |")
+    tests = sorted({r["test_set"] for r in results.values()})
+    lines += ["", f"Test sets {', '.join(f'`{t}`' for t in tests)}, beam {first['beam_size']}; "
+              f"dev BLEU with greedy search. Loss / unigram: the training loss since the previous "
+              f"validation divided by the entropy of the target tokens' frequencies.",
               f"BLEU `{first['BLEU']['signature']}`, chrF `{first['chrF']['signature']}`"]
     return "\n".join(lines) + "\n"
 
 
-def plot(key: str, results: dict[str, dict], path: Path) -> None:
+def plot(results: dict[str, dict], path: Path) -> None:
+    """Dev loss and dev BLEU against training minutes; the seeds of one variant share a colour."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, (loss_axes, bleu_axes) = plt.subplots(1, 2, figsize=(11, 4.5))
+    colours: dict[str, str] = {}
     for name, result in results.items():
+        variant = name.rsplit("-seed", 1)[0]
+        label = None if variant in colours else variant  # one legend entry per variant
+        colour = colours.setdefault(variant, f"C{len(colours) % 10}")
         history = result["history"]
-        axes.plot([h["elapsed_seconds"] / 60 for h in history], [h["dev_loss"] for h in history],
-                  marker="o", label=name)
-    axes.set_xlabel("training time (minutes)")
-    axes.set_ylabel("dev cross-entropy per token")
-    axes.set_title(f"Dev loss against time, by {key}")
-    axes.grid(alpha=0.3)
-    axes.legend()
+        minutes = [h["elapsed_seconds"] / 60 for h in history]
+        loss_axes.plot(minutes, [h["dev_loss"] for h in history], marker="o", color=colour, label=label)
+        bleu_axes.plot(minutes, [h["dev_bleu"] for h in history], marker="o", color=colour, label=label)
+    for axes, what in ((loss_axes, "dev cross-entropy per token"), (bleu_axes, "dev BLEU (greedy)")):
+        axes.set_xlabel("training time (minutes)")
+        axes.set_ylabel(what)
+        axes.grid(alpha=0.3)
+    bleu_axes.legend()
     figure.tight_layout()
     save_figure(figure, path, dpi=110)
 
 
-def compare(config_path: str, overrides: list[str], vary: str) -> Path:
-    """Train every variant (resuming finished or partial ones) and write the report."""
-    base = load_config(config_path, overrides)
-    key, variants = parse_vary(vary)
-    root = Path(base.run_root) / f"{base.name}-compare"
-    # Every variant's config is validated before the first one trains.
-    configs = {value: variant_config(config_path, overrides, key, value, root) for value in variants}
+def compare(configs: dict[str, Config], output: Path) -> Path:
+    """Train every named config (resuming finished or partial runs) and write the report."""
     results = {}
-    for value, config in configs.items():
-        print(f"== {key}={value}", file=sys.stderr)
-        results[value] = train_variant(config)
-    write_atomic(root / "compare.json", json.dumps({"key": key, "results": results}, indent=2) + "\n")
-    write_atomic(root / "compare.md", markdown(key, results))
-    plot(key, results, root / "dev_loss.png")
-    print(markdown(key, results))
-    print(f"written to {root}/compare.md, compare.json and dev_loss.png", file=sys.stderr)
-    return root
+    for name, config in configs.items():
+        print(f"== {name}", file=sys.stderr)
+        results[name] = train_variant(config)
+    write_atomic(output / "compare.json", json.dumps({"results": results}, indent=2) + "\n")
+    write_atomic(output / "compare.md", markdown(results))
+    plot(results, output / "dev_curves.png")
+    print(markdown(results))
+    print(f"written to {output}/compare.md, compare.json and dev_curves.png", file=sys.stderr)
+    return output

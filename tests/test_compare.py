@@ -7,23 +7,42 @@ import json
 from conftest import run_cli, save_config, tiny_config
 
 
-def test_compare_two_cells(tmp_path):
-    config = tiny_config(tmp_path, train={"max_steps": 4, "validate_every": 2, "log_every": 1})
+def test_compare_two_cells_over_two_seeds_and_a_second_config(tmp_path):
+    config = tiny_config(tmp_path, train={"max_steps": 4, "validate_every": 2, "log_every": 1,
+                                          "stall_steps": 2})
     path = save_config(tmp_path, config)
-    result = run_cli("compare", "--config", str(path), "--vary", "model.cell=lstm,cifg")
+    other = save_config(tmp_path, {**config, "name": "other"}, "other.yaml")
+    result = run_cli("compare", "--config", str(path), "--vary", "model.cell=lstm,cifg",
+                     "--vary", f"config={other}", "--seeds", "1,2")
     assert result.returncode == 0, result.stderr
     root = tmp_path / "runs" / "tiny-compare"
     report = json.loads((root / "compare.json").read_text())
-    assert report["key"] == "model.cell" and list(report["results"]) == ["lstm", "cifg"]
-    lstm, cifg = report["results"]["lstm"], report["results"]["cifg"]
+    assert list(report["results"]) == ["lstm-seed1", "lstm-seed2", "cifg-seed1", "cifg-seed2",
+                                       "other-seed1", "other-seed2"]
+    lstm, cifg = report["results"]["lstm-seed1"], report["results"]["cifg-seed1"]
     assert cifg["parameters"] < lstm["parameters"]
-    for row in (lstm, cifg):
+    assert [r["seed"] for r in report["results"].values()] == [1, 2, 1, 2, 1, 2]
+    assert report["results"]["other-seed2"]["cell"] == "cifg"  # the default cell of other.yaml
+    # different seeds are different runs
+    assert lstm["history"][-1]["dev_loss"] != report["results"]["lstm-seed2"]["history"][-1]["dev_loss"]
+    for row in report["results"].values():
         assert row["steps"] == 4 and len(row["history"]) == 2
+        first = row["history"][0]
+        assert row["loss_to_unigram"] == round(first["train_loss"] / first["unigram_entropy"], 3)
         assert row["train_tokens_per_second"] > 0 and row["decode_sentences_per_second"] > 0
         assert row["BLEU"]["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
     table = (root / "compare.md").read_text()
-    assert "| lstm |" in table and "| cifg |" in table and "| lstm |" in result.stdout
-    assert (root / "dev_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| lstm-seed1 | tiny | lstm | 1 |" in table and "| other-seed2 | tiny | cifg | 2 |" in table
+    assert "| lstm-seed1 |" in result.stdout
+    assert (root / "dev_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_seeds_are_a_one_line_error(tmp_path):
+    path = save_config(tmp_path, tiny_config(tmp_path))
+    result = run_cli("compare", "--config", str(path), "--seeds", "one,two")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --seeds 'one,two': expected integers separated by commas, e.g. 1,2"]
 
 
 def test_unknown_cell_lists_valid_names_before_training(tmp_path):
