@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 from nmt.config import Config, load_config, parse_overrides
@@ -20,16 +21,20 @@ from nmt.translate import WEIGHTS
 DEFAULT_CONFIG = "configs/default.yaml"
 
 
-def _quiet_tensorflow() -> None:
-    """Import TensorFlow without its start-up chatter on stderr.
+DEBUG = os.environ.get("NMT_DEBUG", "") not in ("", "0")  # full tracebacks and TensorFlow's own logs
 
-    TF 2.21 logs through absl before absl is initialised, which ignores
-    TF_CPP_MIN_LOG_LEVEL; so stderr is parked in a file during the import and
-    replayed only if the import fails.
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow without its chatter on stderr, whatever the caller's environment says.
+
+    TF_CPP_MIN_LOG_LEVEL=3 is forced (a user's common 2 still lets C++ error lines such as
+    failed CUDA probes through on every command).  TF 2.21 also logs through absl before
+    absl is initialised, which ignores that variable; so stderr is parked in a file during
+    the import and replayed only if the import fails.  ``NMT_DEBUG=1`` shows everything.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules:
+    if DEBUG or "tensorflow" in sys.modules:
         return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as parked:
@@ -96,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--rounds", type=int, default=2, help="alternated rounds (default 2)")
     sub.add_argument("--peer-python", default=".venv-peer/bin/python",
                      help="Python with PyTorch and JoeyNMT 2.3 (make bench-peer installs it)")
+    sub = command("diagnose", "train a config briefly and measure why it does or does not learn")
+    sub.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
+    sub.add_argument("--every", type=int, default=50, help="measure every N steps (default 50)")
+    sub.add_argument("--zero-output-bias", action="store_true",
+                     help="start the output bias at zero (the stall docs/training.md describes)")
+    sub.add_argument("--output", type=Path, help="also write the measurements as JSON lines here")
     sub = command("compare", "train once per variant of a config key and compare them")
     sub.add_argument("--vary", action="append",
                      help="key.path=value1,value2,... (repeatable; the key 'config' trains each listed "
@@ -291,18 +302,35 @@ def cmd_compare(args) -> None:
     compare(configs, args.output or root)
 
 
+def cmd_diagnose(args) -> None:
+    if args.steps < 1 or args.every < 1:
+        raise NmtError(f"--steps and --every: expected positive numbers, got {args.steps} and {args.every}")
+    config = load_config(args.config, args.overrides)
+    prepare(config)
+    _quiet_tensorflow()
+    from nmt.diagnose import diagnose, write_report
+
+    records = diagnose(config, args.steps, args.every, args.zero_output_bias)
+    if args.output:
+        write_report(records, args.output)
+
+
 COMMANDS = {"train": cmd_train, "train-distributed": cmd_train_distributed, "translate": cmd_translate, "evaluate": cmd_evaluate,
-            "prepare": cmd_prepare, "compare": cmd_compare, "inspect": cmd_inspect,
+            "prepare": cmd_prepare, "compare": cmd_compare, "diagnose": cmd_diagnose, "inspect": cmd_inspect,
             "bench": cmd_bench, "bench-peer": cmd_bench_peer, "average": cmd_average,
             "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
+    if not DEBUG:  # before anything can import TensorFlow
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     args = _parser().parse_args(argv)
     try:
         parse_overrides(args.overrides)
         status = COMMANDS[args.command](args)
     except NmtError as error:
+        if DEBUG:
+            traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

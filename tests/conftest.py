@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The suite never depends on the caller's TensorFlow settings (TF_CPP_MIN_LOG_LEVEL, TF_CONFIG,
+# TF_ENABLE_ONEDNN_OPTS, ...) or on NMT_DEBUG; TensorFlow imported by the tests themselves is quiet.
+for _key in [key for key in os.environ if key.startswith("TF_") or key == "NMT_DEBUG"]:
+    del os.environ[_key]
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "data" / "ding-de-en"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, save_config, shipped_pairs, tiny_config
+from conftest import REPO, run_cli, save_config, shipped_pairs, tiny_config
 
 SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:"
 
@@ -193,3 +196,18 @@ def test_inspect_without_text_and_compare_with_bad_vary(trained):
                           "--text: expected a sentence, got an empty string")
     assert_one_line_error(run_cli("compare", "--config", str(path), "--vary", "model.cell"),
                           "--vary 'model.cell': expected key.path=value1,value2,...")
+
+
+@pytest.mark.parametrize("level", [None, "0", "2", "3"])
+def test_one_line_errors_whatever_tf_cpp_min_log_level_says(trained_run, level):
+    """TensorFlow's C++ log lines never reach the user's stderr (NMT_DEBUG=1 shows them)."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith("TF_") and key != "NMT_DEBUG"}
+    if level is not None:
+        environment["TF_CPP_MIN_LOG_LEVEL"] = level
+    result = subprocess.run([sys.executable, "-m", "nmt.cli", "translate", "--run", str(trained_run),
+                             "--weights", "averaged"], input="Hallo\n", capture_output=True, text=True,
+                            cwd=REPO, env=environment, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {trained_run / 'averaged'}: no averaged checkpoint; run `nmt average` first"]

@@ -195,14 +195,28 @@ def test_fused_cross_entropy_matches_the_plain_formula(label_smoothing):
     assert not np.any(results[0][2].numpy()[1, 2:])  # padding gets no gradient
 
 
-# Test scores of the fixed tiny run below, measured when the run was last changed on
-# purpose.  The tiny model learns to copy sequences of frequent German words almost
-# perfectly in 400 steps, so its outputs are stable: a different order of the same
-# sums (an experiment with deferred weight gradients) moved chrF by 0.06, while
-# dropping the recurrent weights' gradients cost 3.8 BLEU.  Speed work must keep the
-# scores within GOLDEN_TOLERANCE; a deliberate change of what is computed re-measures them.
-GOLDEN_TINY_RUN = {"BLEU": 99.42, "chrF": 99.94}
-GOLDEN_TOLERANCE = 0.5
+# Losses of the fixed tiny run below after 100 updates, measured when what the model
+# computes last changed on purpose (the output bias starting at the target log-frequencies).
+# The run learns to copy sequences of frequent German words; its first 100 updates are
+# where the loss falls fastest, so a change of what is computed moves these numbers far,
+# while a different order of the same sums (another CPU's kernels, another thread count)
+# barely moves them yet.  Measured on an AMD EPYC (Zen 2, AVX2):
+#
+#                                   train loss 1-100   dev loss at 100
+#   this code, 2 threads                 1.8523            0.2252
+#   this code, 1 thread                  1.8523            0.2252   (diverges later: 0.0034
+#   this code, oneDNN off                1.8523            0.2252    against 0.0715 at step 300)
+#   recurrent weights get no gradient    2.1152 (+14%)     0.4759 (+111%)
+#   output bias starts at zero           3.9210 (+112%)    3.7549 (+1567%)
+#   uniform attention                    2.3431 (+26%)     1.4648 (+550%)
+#   forget-gate bias 0 instead of 1      1.6656 (-10%)     0.0258 (-89%)
+#
+# Test BLEU after 400 updates, the golden figure before, saturates near 100 and moved
+# with the CPU (99.42 on Intel and Zen 4, 100.0 on Zen 5, 97.8 on Zen 2), and dropping the
+# recurrent gradients raised it.  Speed work must keep both losses within their relative
+# tolerances (docs/training.md).
+GOLDEN_TINY_RUN = {"train_loss": 1.8523, "dev_loss": 0.2252}
+GOLDEN_RELATIVE_TOLERANCE = {"train_loss": 0.05, "dev_loss": 0.25}
 
 
 def frequent_german_words(count: int = 60) -> list[str]:
@@ -217,11 +231,11 @@ def copy_task_lines(words: list[str], count: int, rng: random.Random) -> list[st
     return [" ".join(rng.choice(words) for _ in range(rng.randint(3, 8))) for _ in range(count)]
 
 
-def test_bleu_of_a_fixed_tiny_run_is_unchanged(tmp_path):
-    """A seeded tiny model learning to copy real German words; its test scores must stay put."""
-    config = tiny_config(tmp_path, train={"max_steps": 400, "max_epochs": 10_000, "batch_tokens": 2000,
-                                          "log_every": 100, "checkpoint_every": 400,
-                                          "learning_rate": 0.02},
+def test_losses_of_a_fixed_tiny_run_are_unchanged(tmp_path):
+    """A seeded tiny model learning to copy real German words; its first 100 updates must not move."""
+    config = tiny_config(tmp_path, train={"max_steps": 100, "max_epochs": 10_000, "batch_tokens": 2000,
+                                          "log_every": 100, "checkpoint_every": 100,
+                                          "validate_every": 100, "learning_rate": 0.02},
                          model={"embedding_dim": 32, "encoder_units": 32, "decoder_units": 64,
                                 "attention_units": 64})
     words, rng = frequent_german_words(), random.Random(5)
@@ -230,7 +244,9 @@ def test_bleu_of_a_fixed_tiny_run_is_unchanged(tmp_path):
         write_corpus(tmp_path / "data", split, list(zip(lines, lines)))
     result = run_cli("train", "--config", str(save_config(tmp_path, config)))
     assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "runs" / "tiny" / "report.json").read_text(encoding="utf-8"))
-    scores = {metric: report["test_sets"]["test"][metric]["score"] for metric in GOLDEN_TINY_RUN}
+    validations = (tmp_path / "runs" / "tiny" / "validations.jsonl").read_text(encoding="utf-8")
+    measured = json.loads(validations.splitlines()[0])
+    assert measured["step"] == 100
     for metric, golden in GOLDEN_TINY_RUN.items():
-        assert abs(scores[metric] - golden) <= GOLDEN_TOLERANCE, (metric, scores[metric], golden)
+        deviation = abs(measured[metric] - golden) / golden
+        assert deviation <= GOLDEN_RELATIVE_TOLERANCE[metric], (metric, measured[metric], golden)
