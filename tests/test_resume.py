@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import REPO, run_cli, save_config, tiny_config
@@ -23,13 +24,15 @@ def latest_step(checkpoints: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def losses(stderr: str) -> dict[int, str]:
-    return {int(step): loss for step, loss in re.findall(r"step (\d+)/\d+ \| loss ([\d.]+)", stderr)}
+def losses(stderr: str) -> dict[int, tuple[str, str]]:
+    """{step: (loss, learning rate)} from the progress lines."""
+    return {int(step): (loss, rate) for step, loss, rate in
+            re.findall(r"step (\d+)/\d+ \| loss ([\d.]+) \| lr ([\d.e+-]+)", stderr)}
 
 
-def test_killed_run_resumes_from_last_checkpoint_and_matches_uninterrupted_run(tmp_path):
+def test_run_killed_mid_warmup_resumes_from_last_checkpoint_and_matches_uninterrupted_run(tmp_path):
     train = {"max_steps": 60, "max_epochs": 100, "checkpoint_every": 4, "log_every": 1,
-             "learning_rate": 0.01}
+             "learning_rate": 0.01, "schedule": "rsqrt", "warmup_steps": 40}
     reference_config = tiny_config(tmp_path, name="reference", train=train, model={"dropout": 0.1})
     reference = run_cli("train", "--config", str(save_config(tmp_path, reference_config, "ref.yaml")))
     assert reference.returncode == 0, reference.stderr
@@ -45,7 +48,7 @@ def test_killed_run_resumes_from_last_checkpoint_and_matches_uninterrupted_run(t
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = latest_step(checkpoints)
-    assert killed_at is not None and 16 <= killed_at < 60, "the run was not killed mid-training"
+    assert killed_at is not None and 16 <= killed_at < 40, "the run was not killed mid-warmup"
 
     resumed = run_cli("train", "--config", str(path))
     assert resumed.returncode == 0, resumed.stderr
@@ -53,7 +56,8 @@ def test_killed_run_resumes_from_last_checkpoint_and_matches_uninterrupted_run(t
     after = losses(resumed.stderr)
     assert min(after) == killed_at + 1 and max(after) == 60
     expected = losses(reference.stderr)
-    assert {step: expected[step] for step in after} == after
+    assert {step: expected[step] for step in after} == after  # the same losses and rates
+    assert float(after[killed_at + 1][1]) == pytest.approx(0.01 * (killed_at + 1) / 40, rel=1e-3)
     final = {run: tf.train.load_checkpoint(str(tmp_path / "runs" / run / "checkpoints" / "ckpt-60"))
              for run in ("reference", "killed")}
     names = [name for name, _ in tf.train.list_variables(str(tmp_path / "runs/killed/checkpoints/ckpt-60"))
