@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix schedules test clean
+.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix test clean
 
 install: $(VENV)/.installed
 
@@ -66,18 +66,6 @@ matrix: install
 		--vary model.cell=lstm,peephole,cifg,gru \
 		--vary config=configs/default.yaml,configs/debian-fr-en.yaml,configs/bible-en-es.yaml \
 		train.max_minutes=$(MINUTES) train.max_epochs=1000 train.validate_every=100 $(ARGS)
-
-# Schedules and the standard LSTM at equal minutes (docs/training.md): the default cell with a
-# constant and a cosine rate, and cell lstm with the cosine rate, all after the same warmup,
-# seeds 1 and 2, on ding-de-en and bible-en-es; reports in docs/schedules/<config>/.
-SCHEDULE_MINUTES ?= 3
-schedules: install
-	@for config in default bible-en-es; do \
-		$(NMT) compare --config configs/$$config.yaml --seeds 1,2 --output docs/schedules/$$config \
-			--vary train.schedule=constant,cosine --vary model.cell=lstm \
-			train.schedule=cosine train.warmup_steps=200 train.max_minutes=$(SCHEDULE_MINUTES) \
-			train.max_epochs=1000 train.validate_every=100 $(ARGS) || exit 1; \
-	done
 
 test: install
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
