@@ -36,6 +36,13 @@ def _start(model: Seq2Seq, source):
     return memory, mask, keys, model.decoder.initial_state(finals)
 
 
+def _no_empty_output(t, vocab):
+    """-1e9 on EOS at the first step, else 0: a sentence never translates to nothing (a
+    barely trained model's most frequent token can be EOS).  Added to the choice only;
+    scores stay the model's log-probabilities."""
+    return tf.where((tf.range(vocab) == EOS_ID) & tf.equal(t, 0), -1e9, 0.0)
+
+
 def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
                   with_attention: bool = False) -> Hypotheses:
     """The most likely next token at every step, and the summed log-probability of them."""
@@ -54,7 +61,8 @@ def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
     def body(t, tokens, states, finished, scores, output, attention):
         logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask)
         logits = tf.cast(logits, tf.float32)
-        tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        tokens = tf.argmax(logits + _no_empty_output(t, tf.shape(logits)[-1]), axis=-1,
+                           output_type=tf.int32)
         log_prob = tf.gather(logits, tokens, batch_dims=1) - tf.reduce_logsumexp(logits, axis=-1)
         scores += tf.where(finished, 0.0, log_prob)
         tokens = tf.where(finished, PAD_ID, tokens)
@@ -101,7 +109,8 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
         log_probs = tf.reshape(log_probs, [batch, beam, vocab])
         # A finished hypothesis can only be extended by PAD, at no cost.
         pad_only = tf.where(tf.range(vocab) == PAD_ID, 0.0, -1e9)
-        log_probs = tf.where(finished[:, :, None], pad_only[None, None, :], log_probs)
+        log_probs = tf.where(finished[:, :, None], pad_only[None, None, :],
+                             log_probs + _no_empty_output(t, vocab))
         total = tf.reshape(scores[:, :, None] + log_probs, [batch, beam * vocab])
         scores, flat_index = tf.math.top_k(total, k=beam)
         beam_index, new_tokens = flat_index // vocab, flat_index % vocab

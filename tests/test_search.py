@@ -126,3 +126,20 @@ def test_attention_of_the_returned_hypothesis(reverser):
         # Reversing: output k should look mostly at source position length-2-k.
         peaks = attention[0, :6].argmax(-1)
         assert (peaks == np.arange(5, -1, -1)).sum() >= 4, peaks
+
+
+def test_a_sentence_never_translates_to_nothing():
+    """A barely trained model whose most likely first token is EOS still says something:
+    EOS is barred from the first step only, and the score stays the model's log-probability."""
+    keras.utils.set_random_seed(0)
+    model = build_model(14, 14, REVERSER)
+    bias = np.zeros(14, np.float32)
+    bias[EOS_ID] = 8.0  # EOS far above every other token at every step
+    model.decoder.output_projection.bias.assign(bias)
+    source = reverse_batch(np.random.default_rng(3), 4)[0]
+    for search in (lambda: greedy_search(model, source, 2.0, 5),
+                   lambda: beam_search(model, source, 3, 1.0, 2.0, 5)):
+        hypotheses = search()
+        tokens = hypotheses.tokens.numpy()
+        assert (tokens[:, 0] != EOS_ID).all() and (tokens[:, 1] == EOS_ID).all()
+        assert (hypotheses.scores.numpy() < -6.0).all()  # the barred EOS made the first token unlikely
