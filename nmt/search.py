@@ -37,9 +37,9 @@ def _start(model: Seq2Seq, source):
 
 
 def _no_empty_output(t, vocab):
-    """-1e9 on EOS at the first step, else 0: a sentence never translates to nothing (a
-    barely trained model's most frequent token can be EOS).  Added to the choice only;
-    scores stay the model's log-probabilities."""
+    """-1e9 on EOS at the first step, else 0: the search never ends before the first token
+    (a barely trained model, which starts from the target unigram distribution, can rank EOS
+    first).  Added to the choice only; scores stay the model's log-probabilities."""
     return tf.where((tf.range(vocab) == EOS_ID) & tf.equal(t, 0), -1e9, 0.0)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +33,17 @@ def shipped_pairs(split: str, count: int) -> list[tuple[str, str]]:
     de = (SHIPPED / f"{split}.de").read_text(encoding="utf-8").splitlines()[:count]
     en = (SHIPPED / f"{split}.en").read_text(encoding="utf-8").splitlines()[:count]
     return list(zip(de, en))
+
+
+def write_copy_task(directory: Path, sizes=(("train", 3000), ("dev", 16), ("test", 40))) -> None:
+    """A copy task on real words: sequences of 3-8 of the 60 most frequent German words of the
+    shipped training text, the same on both sides; a tiny model learns it in 100-200 updates."""
+    counts = collections.Counter(word for german, _ in shipped_pairs("train", 3000)
+                                 for word in german.split() if word.isalpha())
+    words, rng = [word for word, _ in counts.most_common(60)], random.Random(5)
+    for split, count in sizes:
+        lines = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 8))) for _ in range(count)]
+        write_corpus(directory, split, list(zip(lines, lines)))
 
 
 def tiny_config(tmp_path: Path, **sections) -> dict:

@@ -13,16 +13,14 @@ search uses, is checked against the same reference.
 
 from __future__ import annotations
 
-import collections
 import json
-import random
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli, save_config, shipped_pairs, tiny_config, write_corpus
+from conftest import run_cli, save_config, tiny_config, write_copy_task
 from nmt import model as model_module
 from nmt.attention import Attention
 from nmt.cells import CELLS
@@ -219,18 +217,6 @@ GOLDEN_TINY_RUN = {"train_loss": 1.8523, "dev_loss": 0.2252}
 GOLDEN_RELATIVE_TOLERANCE = {"train_loss": 0.05, "dev_loss": 0.25}
 
 
-def frequent_german_words(count: int = 60) -> list[str]:
-    """The ``count`` most frequent words of the shipped German training text."""
-    counts = collections.Counter(word for german, _ in shipped_pairs("train", 3000)
-                                 for word in german.split() if word.isalpha())
-    return [word for word, _ in counts.most_common(count)]
-
-
-def copy_task_lines(words: list[str], count: int, rng: random.Random) -> list[str]:
-    """Sequences of 3-8 of ``words``."""
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(3, 8))) for _ in range(count)]
-
-
 def test_losses_of_a_fixed_tiny_run_are_unchanged(tmp_path):
     """A seeded tiny model learning to copy real German words; its first 100 updates must not move."""
     config = tiny_config(tmp_path, train={"max_steps": 100, "max_epochs": 10_000, "batch_tokens": 2000,
@@ -238,10 +224,7 @@ def test_losses_of_a_fixed_tiny_run_are_unchanged(tmp_path):
                                           "validate_every": 100, "learning_rate": 0.02},
                          model={"embedding_dim": 32, "encoder_units": 32, "decoder_units": 64,
                                 "attention_units": 64})
-    words, rng = frequent_german_words(), random.Random(5)
-    for split, count in (("train", 3000), ("dev", 16), ("test", 40)):
-        lines = copy_task_lines(words, count, rng)
-        write_corpus(tmp_path / "data", split, list(zip(lines, lines)))
+    write_copy_task(tmp_path / "data")
     result = run_cli("train", "--config", str(save_config(tmp_path, config)))
     assert result.returncode == 0, result.stderr
     validations = (tmp_path / "runs" / "tiny" / "validations.jsonl").read_text(encoding="utf-8")

@@ -128,8 +128,8 @@ def test_attention_of_the_returned_hypothesis(reverser):
         assert (peaks == np.arange(5, -1, -1)).sum() >= 4, peaks
 
 
-def test_a_sentence_never_translates_to_nothing():
-    """A barely trained model whose most likely first token is EOS still says something:
+def test_search_never_ends_before_the_first_token():
+    """A barely trained model whose most likely first token is EOS still emits one token:
     EOS is barred from the first step only, and the score stays the model's log-probability."""
     keras.utils.set_random_seed(0)
     model = build_model(14, 14, REVERSER)
