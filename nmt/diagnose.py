@@ -102,9 +102,7 @@ def diagnose(config: Config, steps: int, every: int, zero_output_bias: bool) -> 
         corpora = read_corpora(config)
         trainer = Trainer(prepare_run(config, corpora), corpora)
         if zero_output_bias:
-            decoder = trainer.model.decoder
-            bias = decoder.output_bias if decoder.tied else decoder.output_projection.bias
-            bias.assign(np.zeros(bias.shape, np.float32))
+            trainer.model.decoder.start_from_unigram(np.zeros(trainer.run.tgt_vocab.size, np.float32))
         probe = make_arrays(trainer.corpus, plan_batches(trainer.corpus, config.train.batch_tokens,
                                                          config.seed, 0)[0])
         records, epoch = [], 0
