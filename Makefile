@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix test clean
+.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix docs test clean
 
 install: $(VENV)/.installed
 
@@ -66,6 +66,10 @@ matrix: install
 		--vary model.cell=lstm,peephole,cifg,gru \
 		--vary config=configs/default.yaml,configs/debian-fr-en.yaml,configs/bible-en-es.yaml \
 		train.max_minutes=$(MINUTES) train.max_epochs=1000 train.validate_every=100 $(ARGS)
+
+# docs/configuration.md from nmt/config.py and configs/default.yaml (a test checks it is current)
+docs: install
+	@$(VENV)/bin/python tools/config_doc.py
 
 test: install
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
