@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix docs test clean
+.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix docs lint test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -44,7 +44,7 @@ data: install
 	@$(NMT) prepare --config $(or $(CONFIG),configs/default.yaml) $(if $(CORPUS),--corpus $(CORPUS)) $(ARGS)
 
 bench: install
-	@$(NMT) bench --config $(or $(CONFIG),configs/bench.yaml) $(ARGS)
+	@$(VENV)/bin/python benchmarks/bench.py --config $(or $(CONFIG),configs/bench.yaml) $(ARGS)
 
 # JoeyNMT 2.3 on CPU PyTorch, in its own venv: only for `make bench-peer`, never for tests.
 .venv-peer/.installed:
@@ -53,7 +53,7 @@ bench: install
 	@touch $@
 
 bench-peer: install .venv-peer/.installed
-	@$(NMT) bench-peer --config $(or $(CONFIG),configs/bench.yaml) $(ARGS)
+	@$(VENV)/bin/python benchmarks/bench_peer.py --config $(or $(CONFIG),configs/bench.yaml) $(ARGS)
 
 compare: install
 	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)
@@ -71,8 +71,16 @@ matrix: install
 docs: install
 	@$(VENV)/bin/python tools/config_doc.py
 
-test: install
+# ruff: lint rules and import order (pyproject.toml); make test runs it first
+lint: install
+	@$(VENV)/bin/ruff check nmt data_prep tests tools benchmarks
+
+test: lint
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# the edit-test loop: everything except the tests marked slow (CI runs the full make test)
+test-fast: lint
+	@$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs

@@ -14,9 +14,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from nmt.errors import NmtError
-
 from data_prep.split import Pair
+from nmt.errors import NmtError
 
 MODULES = {"en": ("sword-text-web", "engWEB2015eb"), "es": ("sword-text-sparv", "spaRV1909eb")}
 LICENSE = "public domain (World English Bible; Reina-Valera 1909)"

@@ -11,9 +11,8 @@ import gettext
 from collections.abc import Iterator
 from pathlib import Path
 
-from nmt.errors import NmtError
-
 from data_prep.split import Pair
+from nmt.errors import NmtError
 
 WESNOTH_CAMPAIGNS = ("data", "did", "dm", "dw", "ei", "httt", "l", "low", "nr", "sof", "sota", "sotbe",
                      "thot", "trow", "tsg", "ttb", "utbs")

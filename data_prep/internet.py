@@ -20,10 +20,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from nmt.errors import NmtError
-
 from data_prep.clean import comparison_key
 from data_prep.split import Pair
+from nmt.errors import NmtError
 
 # ISO 639-1 codes of the recipe names -> the ISO 639-3 codes these sites use.
 ISO3 = {"en": "eng", "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "nl": "nld",

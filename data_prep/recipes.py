@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nmt.errors import NmtError
-from nmt.files import write_atomic
-
 from data_prep import bible, debian, ding, gettext_catalogs, internet, libreoffice_help, user_files
 from data_prep.clean import Cleaner, Limits
 from data_prep.split import Pair, Splits, split_by_document
+from nmt.config import DataConfig
+from nmt.errors import NmtError
+from nmt.files import write_atomic
 
 SEED = 20261125  # the split depends on the recipe alone, never on an experiment's seed
 
@@ -118,7 +118,8 @@ _PATTERNS: list[tuple[str, Callable[..., Recipe]]] = [
         lambda f: bible.read_pairs({lang: f.deb(bible.MODULES[lang][0]) for lang in ("en", "es")},
                                    ("en", "es")))], limits=Limits(min_words=3, max_words=80))),
     (r"user", lambda m, c: Recipe(
-        "user", (c.src_lang, c.tgt_lang), [Source("user", "the user's own", lambda f: user_files.read_pairs(c.sources))],
+        "user", (c.src_lang, c.tgt_lang),
+        [Source("user", "the user's own", lambda f: user_files.read_pairs(c.sources))],
         inputs=list(c.sources))),
     (r"manythings-([a-z]{2})-en", lambda m, c: Recipe(m.group(0), ("en", m.group(1)), [Source(
         "manythings", internet.TATOEBA_LICENSE + "; compiled by manythings.org",
@@ -248,3 +249,24 @@ def build(recipe: Recipe, out: Path, cache: Path) -> dict:
     counts = ", ".join(f"{name} {len(p):,}" for name, p in splits.items() if p)
     print(f"corpus {recipe.name}: {counts} pairs in {stats['build_seconds']} s", file=sys.stderr)
     return stats
+
+
+def prepare(data: DataConfig, corpus: str | None = None) -> None:
+    """Build the corpus a config's ``data`` section trains on (or ``corpus`` into
+    data/<corpus>/) unless it is built.  Files that exist without a ``stats.json``
+    were made by hand and are used as they are."""
+    if corpus and corpus != data.corpus:
+        build(find_recipe(corpus, data), Path("data") / corpus, Path(data.cache))
+        return
+    out = Path(data.train).parent
+    needed = [Path(f"{prefix}.{lang}") for prefix in [data.train, data.dev, *data.test]
+              for lang in (data.src_lang, data.tgt_lang)]
+    if all(path.exists() for path in needed) and not (out / "stats.json").exists():
+        return
+    try:
+        recipe = find_recipe(data.corpus, data)
+    except NmtError:
+        missing = next(path for path in needed if not path.exists())
+        raise NmtError(f"{missing}: corpus file not found, and data.corpus={data.corpus!r} has no "
+                       f"recipe (recipes: {', '.join(RECIPE_NAMES)})") from None
+    build(recipe, out, Path(data.cache))

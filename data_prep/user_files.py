@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from itertools import zip_longest
 from pathlib import Path
 
+from data_prep.split import Pair
 from nmt.corpus import iter_lines
 from nmt.errors import NmtError
-
-from data_prep.split import Pair
 
 BLOCK_LINES = 50
 

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.checkpoint import model_checkpoint
-from nmt.errors import NmtError
+from nmt.errors import NmtError, first_line
 from nmt.run import Run
 from nmt.translate import restore_model
 
@@ -57,9 +57,8 @@ def average_checkpoints(run: Run, count: int) -> str:
     try:
         saved = manager.save(checkpoint_number=step)
     except (OSError, tf.errors.OpError) as error:
-        reason = getattr(error, "message", None) or str(error)
         raise NmtError(f"{run.averaged}: cannot write the averaged checkpoint "
-                       f"({reason.strip().splitlines()[0][:160]})") from None
+                       f"({first_line(error)})") from None
     names = ", ".join(path.rsplit("/", 1)[1] for path in paths)
     print(f"averaged {names} into {saved}", file=sys.stderr)
     return saved

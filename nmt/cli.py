@@ -1,4 +1,4 @@
-"""The ``nmt`` command: train, translate, evaluate, inspect, average, export, compare, prepare.
+"""The ``nmt`` command: train, translate, evaluate, inspect, average, export, compare, prepare, diagnose.
 
 Every command takes ``--config FILE`` and ``key.path=value`` overrides.  User
 errors print one line (``error: ...``) and exit with status 2; nothing else
@@ -12,9 +12,11 @@ import os
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from nmt.config import Config, load_config, parse_overrides
+from data_prep.recipes import prepare
+from nmt.config import load_config, parse_overrides
 from nmt.errors import NmtError
 from nmt.translate import WEIGHTS
 
@@ -24,7 +26,7 @@ DEFAULT_CONFIG = "configs/default.yaml"
 DEBUG = os.environ.get("NMT_DEBUG", "") not in ("", "0")  # full tracebacks and TensorFlow's own logs
 
 
-def _quiet_tensorflow() -> None:
+def quiet_tensorflow() -> None:
     """Import TensorFlow without its chatter on stderr, whatever the caller's environment says.
 
     TF_CPP_MIN_LOG_LEVEL=3 is forced (a user's common 2 still lets C++ error lines such as
@@ -93,14 +95,6 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--output", help="PNG to write (default: <run>/inspect.png)")
     sub = command("prepare", "build a corpus (default: the one in data.corpus) unless it is built")
     sub.add_argument("--corpus", help="recipe to build into data/<corpus>/ instead, e.g. debian-de-en")
-    sub = command("bench", "measure training and decoding speed of the config's model on this CPU")
-    sub.add_argument("--output", default="runs/bench", help="directory for bench.json and bench.md")
-    sub.add_argument("--steps", type=int, default=40, help="timed training steps (after 8 warm-up steps)")
-    sub = command("bench-peer", "alternate `nmt bench` with JoeyNMT on the same shapes and batches")
-    sub.add_argument("--output", default="runs/bench-peer", help="directory for the rounds and peer.md")
-    sub.add_argument("--rounds", type=int, default=2, help="alternated rounds (default 2)")
-    sub.add_argument("--peer-python", default=".venv-peer/bin/python",
-                     help="Python with PyTorch and JoeyNMT 2.3 (make bench-peer installs it)")
     sub = command("diagnose", "train a config briefly and measure why it does or does not learn")
     sub.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
     sub.add_argument("--every", type=int, default=50, help="measure every N steps (default 50)")
@@ -118,40 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def prepare(config: Config, corpus: str | None = None) -> None:
-    """Build the corpus the config trains on (or ``corpus`` into data/<corpus>/) if needed.
-
-    Files that exist without a ``stats.json`` were made by hand and are used as they are.
-    """
-    from data_prep.recipes import RECIPE_NAMES, build, find_recipe
-
-    data = config.data
-    if corpus and corpus != data.corpus:
-        build(find_recipe(corpus, data), Path("data") / corpus, Path(data.cache))
-        return
-    out = Path(data.train).parent
-    needed = [Path(f"{prefix}.{lang}") for prefix in [data.train, data.dev, *data.test]
-              for lang in (data.src_lang, data.tgt_lang)]
-    if all(path.exists() for path in needed) and not (out / "stats.json").exists():
-        return
-    try:
-        recipe = find_recipe(data.corpus, data)
-    except NmtError:
-        missing = next(path for path in needed if not path.exists())
-        raise NmtError(f"{missing}: corpus file not found, and data.corpus={data.corpus!r} has no "
-                       f"recipe (recipes: {', '.join(RECIPE_NAMES)})") from None
-    build(recipe, out, Path(data.cache))
-
-
 def _open_trained_run(args):
-    from nmt.run import check_compatible, open_run
+    from nmt.run import open_run
 
     directory = Path(args.run) if args.run else load_config(args.config, args.overrides).run_dir
-    run = open_run(directory)
-    if args.overrides:
-        requested = load_config(run.directory / "config.yaml", args.overrides)
-        check_compatible(run.config, requested, run.directory)
-        run.config = requested
+    run = open_run(directory, overrides=args.overrides)
     beam = getattr(args, "beam", None)
     if beam is not None and not 1 <= beam <= 100:
         raise NmtError(f"--beam: expected a value between 1 and 100, got {beam}")
@@ -160,8 +125,8 @@ def _open_trained_run(args):
 
 def cmd_train(args) -> None:
     config = load_config(args.config, args.overrides)
-    prepare(config)
-    _quiet_tensorflow()
+    prepare(config.data)
+    quiet_tensorflow()
     from nmt.distribute import is_chief
     from nmt.evaluate import evaluate_run, print_report
     from nmt.train import train
@@ -178,7 +143,7 @@ def cmd_train(args) -> None:
 
 def cmd_train_distributed(args) -> int:
     config = load_config(args.config, args.overrides)
-    prepare(config)  # once, before the workers start
+    prepare(config.data)  # once, before the workers start
     from nmt.distribute import launch_local_workers
 
     return launch_local_workers(args.config, args.overrides, args.workers,
@@ -187,7 +152,7 @@ def cmd_train_distributed(args) -> int:
 
 def cmd_evaluate(args) -> None:
     run, beam = _open_trained_run(args)
-    _quiet_tensorflow()
+    quiet_tensorflow()
     from nmt.evaluate import evaluate_run, print_report
     from nmt.translate import load_model, make_translator
 
@@ -202,7 +167,7 @@ def cmd_translate(args) -> None:
         raise NmtError(f"{args.input}: input file not found")
     if args.output and not Path(args.output).parent.is_dir():
         raise NmtError(f"{args.output}: cannot write the output (No such file or directory)")
-    _quiet_tensorflow()
+    quiet_tensorflow()
     from nmt.translate import load_model, make_translator, repl, translate_stream
 
     model = load_model(run, args.weights)
@@ -227,8 +192,8 @@ def cmd_inspect(args) -> None:
     run, beam = _open_trained_run(args)
     if not args.text.strip():
         raise NmtError("--text: expected a sentence, got an empty string")
-    _quiet_tensorflow()
-    from nmt.inspect import inspect_sentence
+    quiet_tensorflow()
+    from nmt.inspection import inspect_sentence
     from nmt.translate import load_model, make_translator
 
     model = load_model(run, args.weights)
@@ -239,7 +204,7 @@ def cmd_inspect(args) -> None:
 
 def cmd_average(args) -> None:
     run, _ = _open_trained_run(args)
-    _quiet_tensorflow()
+    quiet_tensorflow()
     from nmt.average import average_checkpoints
 
     average_checkpoints(run, args.last)
@@ -247,7 +212,7 @@ def cmd_average(args) -> None:
 
 def cmd_export(args) -> None:
     run, beam = _open_trained_run(args)
-    _quiet_tensorflow()
+    quiet_tensorflow()
     from nmt.export import export
     from nmt.translate import load_model
 
@@ -256,33 +221,7 @@ def cmd_export(args) -> None:
 
 
 def cmd_prepare(args) -> None:
-    prepare(load_config(args.config, args.overrides), args.corpus)
-
-
-def cmd_bench(args) -> None:
-    config = load_config(args.config, args.overrides)
-    if args.steps < 1:
-        raise NmtError(f"--steps: expected a positive number, got {args.steps}")
-    prepare(config)
-    _quiet_tensorflow()
-    from nmt.bench import bench
-
-    print(f"benchmarking {config.name} ({args.steps} timed training steps)", file=sys.stderr)
-    bench(config, Path(args.output), steps=args.steps)
-    print((Path(args.output) / "bench.md").read_text(encoding="utf-8"))
-
-
-def cmd_bench_peer(args) -> None:
-    if args.rounds < 1:
-        raise NmtError(f"--rounds: expected a positive number, got {args.rounds}")
-    if not Path(args.peer_python).exists():
-        raise NmtError(f"{args.peer_python}: not found; `make bench-peer` installs JoeyNMT there")
-    from nmt.bench import bench_against_peer
-
-    summary = bench_against_peer(args.config, args.overrides, Path(args.output), args.rounds,
-                                 Path(args.peer_python))
-    print((Path(args.output) / "peer.md").read_text(encoding="utf-8"))
-    print(f"{summary['peer']}, medians of {summary['rounds']} alternated rounds", file=sys.stderr)
+    prepare(load_config(args.config, args.overrides).data, args.corpus)
 
 
 def cmd_compare(args) -> None:
@@ -295,8 +234,8 @@ def cmd_compare(args) -> None:
                               args.vary or ["model.cell=lstm,peephole,cifg,gru"],
                               parse_seeds(args.seeds), root)
     for config in configs.values():
-        prepare(config)
-    _quiet_tensorflow()
+        prepare(config.data)
+    quiet_tensorflow()
     from nmt.compare import compare
 
     compare(configs, args.output or root)
@@ -306,8 +245,8 @@ def cmd_diagnose(args) -> None:
     if args.steps < 1 or args.every < 1:
         raise NmtError(f"--steps and --every: expected positive numbers, got {args.steps} and {args.every}")
     config = load_config(args.config, args.overrides)
-    prepare(config)
-    _quiet_tensorflow()
+    prepare(config.data)
+    quiet_tensorflow()
     from nmt.diagnose import diagnose, write_report
 
     records = diagnose(config, args.steps, args.every, args.zero_output_bias)
@@ -315,19 +254,17 @@ def cmd_diagnose(args) -> None:
         write_report(records, args.output)
 
 
-COMMANDS = {"train": cmd_train, "train-distributed": cmd_train_distributed, "translate": cmd_translate, "evaluate": cmd_evaluate,
+COMMANDS = {"train": cmd_train, "train-distributed": cmd_train_distributed, "translate": cmd_translate,
+            "evaluate": cmd_evaluate,
             "prepare": cmd_prepare, "compare": cmd_compare, "diagnose": cmd_diagnose, "inspect": cmd_inspect,
-            "bench": cmd_bench, "bench-peer": cmd_bench_peer, "average": cmd_average,
-            "export": cmd_export}
+            "average": cmd_average, "export": cmd_export}
 
 
-def main(argv: list[str] | None = None) -> int:
-    if not DEBUG:  # before anything can import TensorFlow
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    args = _parser().parse_args(argv)
+def report_errors(command: Callable[[], int | None]) -> int:
+    """Run ``command`` and turn a user error into one ``error:`` line and exit status 2
+    (``NMT_DEBUG=1`` also prints its traceback); the scripts in benchmarks/ use it too."""
     try:
-        parse_overrides(args.overrides)
-        status = COMMANDS[args.command](args)
+        return command() or 0
     except NmtError as error:
         if DEBUG:
             traceback.print_exc()
@@ -338,7 +275,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return status or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    if not DEBUG:  # before anything can import TensorFlow
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    args = _parser().parse_args(argv)
+
+    def command() -> int | None:
+        parse_overrides(args.overrides)
+        return COMMANDS[args.command](args)
+
+    return report_errors(command)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def _range(low: float | None = None, high: float | None = None, choices: tuple =
     return {"low": low, "high": high, "choices": choices}
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataConfig:
     corpus: str = "ding-de-en"
     train: str = "data/ding-de-en/train"
@@ -38,7 +38,7 @@ class DataConfig:
     cache: str = ".cache"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TokenizerConfig:
     type: str = field(default="unigram", metadata=_range(choices=("unigram", "bpe")))
     vocab_size: int = field(default=4000, metadata=_range(100, 256000))
@@ -50,7 +50,7 @@ CELL_NAMES = ("lstm", "peephole", "cifg", "gru")
 ATTENTION_NAMES = ("luong_dot", "luong_general", "luong_concat", "bahdanau")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
     cell: str = field(default="cifg", metadata=_range(choices=CELL_NAMES))
     encoder_cell: Optional[str] = field(default=None, metadata=_range(choices=CELL_NAMES))
@@ -68,7 +68,7 @@ class ModelConfig:
     dropout: float = field(default=0.3, metadata=_range(0.0, 0.9))
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     batch_tokens: int = field(default=2048, metadata=_range(16, 1_000_000))
     max_epochs: int = field(default=20, metadata=_range(1, 100_000))
@@ -93,7 +93,7 @@ class TrainConfig:
     distribute: str = field(default="none", metadata=_range(choices=("none", "mirrored", "multi_worker")))
 
 
-@dataclass
+@dataclass(frozen=True)
 class DecodeConfig:
     beam_size: int = field(default=5, metadata=_range(1, 100))
     length_penalty: float = field(default=1.0, metadata=_range(0.0, 10.0))
@@ -103,7 +103,7 @@ class DecodeConfig:
     max_input_length: int = field(default=200, metadata=_range(2, 100_000))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     name: str = "ding-de-en"
     run_root: str = "runs"

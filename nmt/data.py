@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-from array import array
 import shutil
 import tempfile
+from array import array
 from collections.abc import Iterable
 from pathlib import Path
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from nmt.errors import NmtError
 
+
 def cluster_task() -> tuple[str, int, int]:
     """(task type, task index, number of workers) from ``TF_CONFIG``, checked."""
     raw = os.environ.get("TF_CONFIG")

@@ -20,7 +20,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from nmt.checkpoint import by_path
-from nmt.errors import NmtError
+from nmt.errors import NmtError, first_line
 from nmt.run import Run
 from nmt.search import beam_search, greedy_search
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
@@ -95,8 +95,7 @@ def export(run: Run, model, beam: int, base: Path) -> Path:
         staging.rename(target)
     except (OSError, tf.errors.OpError) as error:
         shutil.rmtree(staging, ignore_errors=True)
-        reason = getattr(error, "message", None) or str(error)
-        raise NmtError(f"{target}: cannot write the SavedModel ({reason.strip().splitlines()[0]})") from None
+        raise NmtError(f"{target}: cannot write the SavedModel ({first_line(error)})") from None
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     print(f"exported {run.directory} (beam {beam}) to {target}: {size / 1e6:.1f} MB "
           f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -36,7 +36,7 @@ from nmt.vocab import SubwordVocab, fingerprint, train_sentencepiece
 FROZEN_SECTIONS = ("tokenizer", "model")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
     directory: Path
     config: Config
@@ -98,11 +98,18 @@ def check_compatible(stored: Config, requested: Config, directory: Path) -> None
                                f"use a new name or delete the run directory")
 
 
-def open_run(directory: Path) -> Run:
-    """Load a run's config and tokenizer(s), checking they are the ones it was trained with."""
+def open_run(directory: Path, requested: Config | None = None, overrides: Sequence[str] = ()) -> Run:
+    """Load a run's tokenizer(s), checking they are the ones it was trained with, and its config.
+
+    The run works with ``requested`` (a whole config, as training passes it) or with the
+    stored config plus ``overrides`` (``key.path=value``, as the CLI passes them), after
+    checking that neither would change the trained model."""
     if not (directory / "config.yaml").exists():
         raise NmtError(f"{directory}: no trained run here (config.yaml missing); run `make train` first")
-    config = config_module.load_config(directory / "config.yaml")
+    stored = config_module.load_config(directory / "config.yaml")
+    config = requested or (config_module.load_config(directory / "config.yaml", overrides) if overrides else stored)
+    if config is not stored:
+        check_compatible(stored, config, directory)
     try:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
         expected = meta["tokenizer_sha256"]

@@ -156,12 +156,13 @@ class Translator:
         key = (beam, with_attention)
         if key not in self._compiled:
             spec = tf.TensorSpec([None, None], tf.int32)
-            if beam == 1:
-                run = lambda source: greedy_search(self.model, source, self.ratio, self.offset,
-                                                   with_attention)
-            else:
-                run = lambda source: beam_search(self.model, source, beam, self.length_penalty,
-                                                 self.ratio, self.offset, with_attention)
+
+            def run(source):
+                if beam == 1:
+                    return greedy_search(self.model, source, self.ratio, self.offset, with_attention)
+                return beam_search(self.model, source, beam, self.length_penalty,
+                                   self.ratio, self.offset, with_attention)
+
             self._compiled[key] = tf.function(run, input_signature=[spec])
         return self._compiled[key]
 

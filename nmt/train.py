@@ -8,9 +8,7 @@ sees the same batches in the same order.
 
 from __future__ import annotations
 
-import json
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -19,9 +17,10 @@ from pathlib import Path
 
 from nmt.config import Config, dump_config
 from nmt.corpus import count_parallel, iter_parallel, parallel_paths, read_parallel
-from nmt.errors import NmtError
+from nmt.errors import NmtError, first_line
 from nmt.files import write_atomic
-from nmt.run import Run, check_compatible, create_run, open_run
+from nmt.meter import TrainingMeter, ValidationLog
+from nmt.run import Run, create_run, open_run
 
 
 @dataclass
@@ -98,17 +97,13 @@ def _wait_for(ready, what: str, timeout: float = 3600.0):
 def prepare_run(config: Config, corpora: Corpora) -> Run:
     """Open the existing run (checking it is compatible) or create a new one."""
     if config.run_dir.exists():
-        run = open_run(config.run_dir)
-        check_compatible(run.config, config, config.run_dir)
+        run = open_run(config.run_dir, config)
         write_atomic(config.run_dir / "config.yaml", dump_config(config))
-        run.config = config
         return run
     print(f"training the {config.tokenizer.type} tokenizer ({config.tokenizer.vocab_size} pieces) "
           f"on {corpora.train_pairs} training pairs", file=sys.stderr)
     create_run(config, lambda side: training_side(config, side))
-    run = open_run(config.run_dir)
-    run.config = config
-    return run
+    return open_run(config.run_dir, config)
 
 
 def masked_cross_entropy(logits, targets, label_smoothing: float = 0.0):
@@ -207,8 +202,9 @@ class Trainer:
         self.train_step = tf.function(self._train_step, input_signature=[
             *batch_spec, tf.TensorSpec([], tf.float64), tf.TensorSpec([], tf.float32)])
         self.eval_step = tf.function(self._eval_step, input_signature=batch_spec)
-        self.throughput: list[float] = []  # target tokens/s of each window since validation
-        self.loss_since_validation = [0.0, 0.0]  # summed training loss and target tokens
+        self.meter = TrainingMeter()
+        self.validation_log = ValidationLog(run.directory / "validations.jsonl" if self.chief else None,
+                                            self.writer)
 
     def _train_step(self, source, target_in, target_out, elapsed, learning_rate):
         """One update at ``learning_rate`` on a global batch, split across the strategy's replicas.
@@ -276,8 +272,7 @@ class Trainer:
             self.checkpoint.restore(latest).assert_consumed()
         except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:
             raise NmtError(f"{latest}: checkpoint does not fit the model in "
-                           f"{self.run.directory / 'config.yaml'} "
-                           f"({str(error).strip().splitlines()[0][:160]})") from None
+                           f"{self.run.directory / 'config.yaml'} ({first_line(error)})") from None
         print(f"resuming {self.run.directory} from step {int(self.step)} "
               f"(epoch {int(self.epoch) + 1}, batch {int(self.batch_in_epoch)})", file=sys.stderr)
 
@@ -289,9 +284,8 @@ class Trainer:
         try:
             self.manager.save(checkpoint_number=int(self.step))
         except (OSError, tf.errors.OpError) as error:
-            reason = getattr(error, "message", None) or str(error)
             raise NmtError(f"{self.run.checkpoints}: cannot write a checkpoint at step {int(self.step)} "
-                           f"({reason.strip().splitlines()[0][:160]}); the previous checkpoint "
+                           f"({first_line(error)}); the previous checkpoint "
                            f"({self.manager.latest_checkpoint or 'none'}) is intact") from None
 
     def learning_rate(self) -> float:
@@ -332,9 +326,8 @@ class Trainer:
         return masked_cross_entropy(self.model((source, target_in), training=False), target_out)
 
     def validate(self) -> float:
-        """Dev BLEU with greedy search; keeps the best model."""
-        import tensorflow as tf
-
+        """Dev loss and greedy dev BLEU; keeps the best model and counts validations without
+        improvement (for ``train.patience`` and the plateau schedule)."""
         from nmt.evaluate import score
         from nmt.translate import translate_lines
 
@@ -342,20 +335,14 @@ class Trainer:
         dev_loss = self.dev_loss()
         hypotheses = translate_lines(self.run, self.translator, self.dev_sources, beam=1)
         scores = score(hypotheses, self.dev_references)
-        bleu, chrf = scores["BLEU"]["score"], scores["chrF"]["score"]
-        loss_sum, tokens = self.loss_since_validation
+        bleu = scores["BLEU"]["score"]
+        train_loss, speed = self.meter.since_validation()
         record = {"step": int(self.step), "elapsed_seconds": round(float(self.elapsed), 2),
-                  "train_loss": round(loss_sum / tokens, 4) if tokens else None,
+                  "train_loss": round(train_loss, 4) if train_loss is not None else None,
                   "unigram_entropy": round(self.unigram_entropy, 4),
                   "learning_rate": float(f"{self.learning_rate():.4g}"),
-                  "dev_loss": round(dev_loss, 4), "dev_bleu": bleu, "dev_chrf": chrf,
-                  "train_tokens_per_second": round(statistics.median(self.throughput), 1)
-                  if self.throughput else None}
-        self.throughput.clear()
-        self.loss_since_validation = [0.0, 0.0]
-        if self.chief:
-            with open(self.run.directory / "validations.jsonl", "a", encoding="utf-8") as log:
-                log.write(json.dumps(record) + "\n")
+                  "dev_loss": round(dev_loss, 4), "dev_bleu": bleu, "dev_chrf": scores["chrF"]["score"],
+                  "train_tokens_per_second": round(speed, 1) if speed is not None else None}
         improved = bleu > float(self.best_score)
         if improved:
             self.best_score.assign(bleu)
@@ -363,15 +350,9 @@ class Trainer:
             self.best_manager.save(checkpoint_number=int(self.step))
         else:
             self.bad_validations.assign_add(1)
+        self.validation_log.write(record, improved, time.perf_counter() - started, hypotheses[0])
+        if not improved:
             self._halve_on_plateau()
-        with self.writer.as_default(step=int(self.step)):
-            tf.summary.scalar("dev/loss", dev_loss)
-            tf.summary.scalar("dev/bleu", bleu)
-            tf.summary.scalar("dev/chrf", chrf)
-        print(f"validation at step {int(self.step)}: dev loss {dev_loss:.3f} BLEU {bleu:.2f} "
-              f"chrF {chrf:.2f} "
-              f"({time.perf_counter() - started:.1f}s){' *best*' if improved else ''} "
-              f"e.g. {hypotheses[0]!r}", file=sys.stderr)
         return bleu
 
     def _halve_on_plateau(self) -> None:
@@ -417,9 +398,8 @@ class Trainer:
         print(f"training {self.model.count_params():,} parameters on {len(self.corpus)} pairs, "
               f"{self.steps_per_epoch} batches per epoch, up to {total} steps"
               f"{f', batches split across {replicas} replicas' if replicas > 1 else ''}", file=sys.stderr)
-        window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
         validated_at = -1
-        last_tick = time.perf_counter()
+        self.meter.pause_ended(new_window=True)
         previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             while not self.out_of_budget():
@@ -427,8 +407,7 @@ class Trainer:
                                         int(self.epoch), skip=int(self.batch_in_epoch))
                 for source, target_in, target_out in dataset:
                     # training time so far, up to this step (the chief's, under multi_worker)
-                    local = float(self.elapsed) + time.perf_counter() - last_tick
-                    last_tick = time.perf_counter()
+                    local = float(self.elapsed) + self.meter.seconds_since_tick()
                     rate = self.learning_rate()
                     loss_sum, tokens, finite, elapsed = self.train_step(
                         source, target_in, target_out, tf.constant(local, tf.float64),
@@ -438,27 +417,21 @@ class Trainer:
                         self._nonfinite(float(loss_sum) / float(tokens))
                         self.batch_in_epoch.assign_add(1)
                         continue
-                    window_loss += float(loss_sum)
-                    window_tokens += float(tokens)
-                    self.loss_since_validation[0] += float(loss_sum)
-                    self.loss_since_validation[1] += float(tokens)
+                    self.meter.count(float(loss_sum), float(tokens))
                     self.step.assign_add(1)
                     self.batch_in_epoch.assign_add(1)
-                    now = time.perf_counter()
                     step = int(self.step)
                     if step % cfg.log_every == 0:
-                        self.throughput.append(window_tokens / (now - window_start))
-                        self._log(window_loss / window_tokens, self.throughput[-1], total, rate)
-                        self._check_stall(window_loss / window_tokens)
-                        window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
+                        loss, speed = self.meter.close_window()
+                        self._log(loss, speed, total, rate)
+                        self._check_stall(loss)
                     if step % cfg.checkpoint_every == 0:
                         self.save()
-                        last_tick = time.perf_counter()  # saving is not training time
+                        self.meter.pause_ended()  # saving is not training time
                     if cfg.validate_every and step % cfg.validate_every == 0:
                         self.validate()
                         validated_at = step
-                        window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
-                        last_tick = time.perf_counter()
+                        self.meter.pause_ended(new_window=True)
                     if self.out_of_budget():
                         break
                 else:
@@ -468,8 +441,8 @@ class Trainer:
                         self.validate()
                         validated_at = int(self.step)
                     self.save()
-                    window_tokens, window_loss, window_start = 0.0, 0.0, time.perf_counter()
-                last_tick = time.perf_counter()
+                    self.meter.pause_ended(new_window=True)
+                self.meter.pause_ended()  # setting up the next epoch's batches
         except KeyboardInterrupt:
             self.save()
             raise NmtError(f"interrupted at step {int(self.step)}; checkpoint saved in "
@@ -523,7 +496,6 @@ def train(config: Config) -> Run:
     else:  # the chief creates the run directory; a renamed, complete one appears
         _wait_for(lambda: config.run_dir if (config.run_dir / "meta.json").exists() else None,
                   f"the chief to create {config.run_dir}")
-        run = open_run(config.run_dir)
-        run.config = config
+        run = open_run(config.run_dir, config)
     Trainer(run, corpora, strategy).fit()
     return run

@@ -9,9 +9,8 @@ from typing import TextIO
 import numpy as np
 
 from nmt.data import pad
-from nmt.errors import NmtError
+from nmt.errors import NmtError, first_line
 from nmt.run import Run
-
 
 WEIGHTS = ("best", "latest", "averaged")
 
@@ -52,9 +51,8 @@ def restore_model(run: Run, checkpoint, path: str) -> None:
     try:
         checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
     except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:  # IndexError: torn file
-        first = str(error).strip().splitlines()[0][:200]
         raise NmtError(f"{path}: checkpoint does not fit the model in "
-                       f"{run.directory / 'config.yaml'} and its tokenizer ({first})") from None
+                       f"{run.directory / 'config.yaml'} and its tokenizer ({first_line(error)})") from None
 
 
 def make_translator(run: Run, model):
@@ -165,7 +163,7 @@ def repl(run: Run, model, translator, beam: int, history_file: Path) -> None:
                     beam = int(argument)
                     print(f"beam size {beam}")
                 elif command == ":show" and (argument.strip() or last):
-                    from nmt.inspect import inspect_sentence
+                    from nmt.inspection import inspect_sentence
 
                     path = run.directory / "inspect.png"
                     inspect_sentence(run, model, translator, argument.strip() or last, beam, path)

@@ -1,4 +1,7 @@
-"""`nmt bench`: training and decoding speed of a config's model, against this CPU's matmul rate.
+"""`make bench`: training and decoding speed of a config's model, against this CPU's matmul rate.
+
+    .venv/bin/python benchmarks/bench.py --config configs/bench.yaml [--steps 40] [--output runs/bench] [key=value ...]
+
 
 Everything is measured in one process, as medians over steady-state repetitions
 after warm-up: the float32 (and bfloat16) rate of a large matrix multiply, the
@@ -9,6 +12,7 @@ and the time from starting ``nmt translate`` to its first translation.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import resource
@@ -109,12 +113,13 @@ def time_to_first_translation(run_dir: Path, sentence: str) -> float:
                             input=sentence + "\n", capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        raise NmtError(f"nmt translate failed in the benchmark: {result.stderr.strip().splitlines()[-1]}")
+        lines = result.stderr.strip().splitlines() or ["no message"]
+        raise NmtError(f"nmt translate failed in the benchmark: {lines[-1]}")
     return seconds
 
 
 def save_for_peer(path: Path, config: Config, run, batches, sentences: list[str], warmup: int) -> None:
-    """The exact batches and sentences measured here, as token ids, for ``bench_peer.py``."""
+    """The exact batches and sentences measured here, as token ids, for ``joeynmt_side.py``."""
     model = config.model
     shapes = {"vocab": run.tgt_vocab.size, "embedding_dim": model.embedding_dim,
               "encoder_units": model.encoder_units, "encoder_layers": model.encoder_layers,
@@ -143,7 +148,7 @@ def bench(config: Config, output: Path, steps: int = 40, warmup: int = 8) -> dic
     results: dict = {"config": str(config.name)}
     results["matmul_gflops"] = {dtype: round(matmul_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}
     with tempfile.TemporaryDirectory() as scratch:
-        config.run_root = scratch
+        config = dataclasses.replace(config, run_root=scratch)
         corpora = read_corpora(config)
         run = prepare_run(config, corpora)
         trainer = Trainer(run, corpora)
@@ -154,11 +159,12 @@ def bench(config: Config, output: Path, steps: int = 40, warmup: int = 8) -> dic
         training["fraction_of_matmul"] = round(training["gflops"] / results["matmul_gflops"]["float32"], 3)
         results["training_float32"] = training
         trainer.save()
-        run.config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision="bfloat16"))
-        mixed = measure_training(Trainer(run, corpora).train_step, batches, config, run.tgt_vocab.size, warmup)
+        mixed_run = dataclasses.replace(
+            run, config=dataclasses.replace(config, train=dataclasses.replace(config.train, precision="bfloat16")))
+        mixed = measure_training(Trainer(mixed_run, corpora).train_step, batches, config, run.tgt_vocab.size,
+                                 warmup)
         mixed["fraction_of_matmul"] = round(mixed["gflops"] / results["matmul_gflops"]["bfloat16"], 3)
         results["training_bfloat16"] = mixed
-        run.config = config
         translator = make_translator(run, trainer.model)
         decoding = {}
         for beam in (1, 5):
@@ -196,49 +202,30 @@ def markdown(results: dict) -> str:
     return "| measurement | value |\n| --- | ---: |\n" + "".join(f"| {a} | {b} |\n" for a, b in rows)
 
 
-def _run_round(command: list[str], what: str) -> None:
-    """Run one side of a round; its own messages stay on stderr, a failure is one line."""
-    result = subprocess.run(command, stdout=subprocess.DEVNULL)
-    if result.returncode != 0:
-        raise NmtError(f"bench-peer: {what} failed (exit {result.returncode}); its messages are above")
+def main() -> int:
+    from data_prep.recipes import prepare
+    from nmt.cli import quiet_tensorflow, report_errors
+    from nmt.config import load_config
+
+    parser = argparse.ArgumentParser(description="training and decoding speed of a config's model on this CPU")
+    parser.add_argument("--config", default="configs/bench.yaml", help="experiment YAML (default configs/bench.yaml)")
+    parser.add_argument("--output", default="runs/bench", help="directory for bench.json and bench.md")
+    parser.add_argument("--steps", type=int, default=40, help="timed training steps (after 8 warm-up steps)")
+    parser.add_argument("overrides", nargs="*", help="key.path=value config overrides")
+    args = parser.parse_args()
+
+    def command() -> None:
+        config = load_config(args.config, args.overrides)
+        if args.steps < 1:
+            raise NmtError(f"--steps: expected a positive number, got {args.steps}")
+        prepare(config.data)
+        quiet_tensorflow()
+        print(f"benchmarking {config.name} ({args.steps} timed training steps)", file=sys.stderr)
+        bench(config, Path(args.output), steps=args.steps)
+        print((Path(args.output) / "bench.md").read_text(encoding="utf-8"))
+
+    return report_errors(command)
 
 
-def bench_against_peer(config_path: str, overrides: list[str], output: Path, rounds: int,
-                       peer_python: Path) -> dict:
-    """Alternate ``nmt bench`` and ``bench_peer.py`` runs on the same batches; median ratios."""
-    ours, peer = [], []
-    for round_index in range(rounds):
-        directory = output / f"round{round_index + 1}"
-        print(f"round {round_index + 1}/{rounds}: nmt bench", file=sys.stderr)
-        _run_round([sys.executable, "-m", "nmt.cli", "bench", "--config", config_path,
-                    "--output", str(directory), *overrides], "nmt bench")
-        ours.append(json.loads((directory / "bench.json").read_text()))
-        print(f"round {round_index + 1}/{rounds}: JoeyNMT", file=sys.stderr)
-        # -P: this file's folder must not shadow the standard library (nmt/inspect.py)
-        _run_round([str(peer_python), "-P", str(Path(__file__).with_name("bench_peer.py")),
-                    str(directory / "batches.npz"), str(directory / "peer.json")], "the JoeyNMT side")
-        peer.append(json.loads((directory / "peer.json").read_text()))
-    for result in peer:  # JoeyNMT without length bucketing, against ours with it
-        result["training_float32_as_run"] = result["training_float32_unbucketed"]
-    for result in ours:
-        result["training_float32_as_run"] = result["training_float32"]
-    for result in ours:
-        result["training_bfloat16_as_run"] = result["training_bfloat16"]
-    for result in peer:  # JoeyNMT has no bfloat16 mode: against its float32 run
-        result["training_bfloat16_as_run"] = result["training_float32_unbucketed"]
-    keys = [("training_float32", "target_tokens_per_second"),
-            ("training_float32_as_run", "target_tokens_per_second"),
-            ("training_bfloat16_as_run", "target_tokens_per_second")] + [
-        ("decode_sentences_per_second", key) for key in ours[0]["decode_sentences_per_second"]]
-    rows = []
-    for section, key in keys:
-        mine = statistics.median(r[section][key] for r in ours)
-        theirs = statistics.median(r[section][key] for r in peer)
-        rows.append({"measure": f"{section}.{key}", "ours": round(mine, 1), "peer": round(theirs, 1),
-                     "ratio": round(mine / theirs, 2)})
-    summary = {"peer": peer[0]["peer"], "rounds": rounds, "rows": rows}
-    write_atomic(output / "peer.json", json.dumps(summary, indent=2) + "\n")
-    table = "| measurement | ours | JoeyNMT | ours / JoeyNMT |\n| --- | ---: | ---: | ---: |\n" + "".join(
-        f"| {r['measure']} | {r['ours']:,} | {r['peer']:,} | {r['ratio']}x |\n" for r in rows)
-    write_atomic(output / "peer.md", table)
-    return summary
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,13 +2,13 @@
 
 Run with the Python of ``.venv-peer`` (PyTorch + JoeyNMT 2.3, no TensorFlow):
 
-    .venv-peer/bin/python -P nmt/bench_peer.py runs/bench/batches.npz runs/bench/peer.json
+    .venv-peer/bin/python benchmarks/joeynmt_side.py runs/bench/batches.npz runs/bench/peer.json
 
-``batches.npz`` is written by ``nmt bench``: the training batches it timed and the
+``batches.npz`` is written by ``bench.py``: the training batches it timed and the
 sentences it decoded, as token ids, with the model shapes.  This script builds
 JoeyNMT's recurrent encoder-decoder (LSTM, additive attention with input feeding,
 which is JoeyNMT's "bahdanau" decoder) with those shapes, times its training
-steps and its greedy and beam-5 search exactly as ``nmt bench`` times ours, and
+steps and its greedy and beam-5 search exactly as ``bench.py`` times ours, and
 writes the medians as JSON.
 """
 
