@@ -10,8 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from conftest import run_cli, save_config, tiny_config
+from helpers import run_cli, save_config, tiny_config
 
 
 def config_file(tmp: Path, text: str | bytes) -> str:
@@ -141,7 +140,8 @@ CASES = [
     # ---- run directories
     ("no run", lambda t, r: (["translate", "--run", f"{t}/nothing"], ""),
      "{tmp}/nothing: no trained run here (config.yaml missing); run `make train` first"),
-    ("meta.json missing", lambda t, r: (["translate", "--run", run_copy(r, t, lambda d: (d / "meta.json").unlink())], ""),
+    ("meta.json missing",
+     lambda t, r: (["translate", "--run", run_copy(r, t, lambda d: (d / "meta.json").unlink())], ""),
      "{tmp}/run/meta.json: missing or unreadable run metadata"),
     ("no checkpoint", lambda t, r: (["translate", "--run", run_copy(r, t, drop_checkpoints)], ""),
      "{tmp}/run: no checkpoint yet; run `make train` first"),

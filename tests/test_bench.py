@@ -1,15 +1,16 @@
-"""`nmt bench`: the FLOP count matches the model's matrices, and the command measures and writes."""
+"""benchmarks/: the FLOP count matches the model's matrices, and the scripts measure and write."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+from helpers import load_script, run_script, save_config, tiny_config
 
-from conftest import run_cli, save_config, tiny_config
-from nmt.bench import training_flops
 from nmt.config import ModelConfig
 from nmt.model import build_model
+
+bench = load_script("benchmarks/bench.py")
 
 
 def test_flops_of_one_token_pair_count_every_weight_matrix_once():
@@ -21,12 +22,13 @@ def test_flops_of_one_token_pair_count_every_weight_matrix_once():
     # one source and one target token: each matrix weight is one multiply-add, plus the
     # score (decoder_units) and the context (2 * encoder_units) of the single (target, source) pair
     expected = 3 * 2 * (matrices + config.decoder_units + 2 * config.encoder_units)
-    assert training_flops(config, 50, 1, 1, 1) == expected
+    assert bench.training_flops(config, 50, 1, 1, 1) == expected
 
 
 def test_bench_command_writes_its_measurements(tmp_path):
     path = save_config(tmp_path, tiny_config(tmp_path))
-    result = run_cli("bench", "--config", str(path), "--steps", "2", "--output", str(tmp_path / "bench"))
+    result = run_script("benchmarks/bench.py", "--config", str(path), "--steps", "2",
+                        "--output", str(tmp_path / "bench"))
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "bench" / "bench.json").read_text())
     for precision in ("training_float32", "training_bfloat16"):
@@ -40,8 +42,8 @@ def test_bench_command_writes_its_measurements(tmp_path):
 
 def test_bench_peer_failure_of_the_peer_is_one_line(tmp_path):
     path = save_config(tmp_path, tiny_config(tmp_path))
-    result = run_cli("bench-peer", "--config", str(path), "--rounds", "1", "--peer-python", "/bin/false",
-                     "--output", str(tmp_path / "peer"))
+    result = run_script("benchmarks/bench_peer.py", "--config", str(path), "--rounds", "1",
+                        "--peer-python", "/bin/false", "--output", str(tmp_path / "peer"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == \
         "error: bench-peer: the JoeyNMT side failed (exit 1); its messages are above"

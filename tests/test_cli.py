@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run_cli, save_config, tiny_config, write_copy_task
 
-from conftest import REPO, run_cli, save_config, shipped_pairs, tiny_config, write_copy_task
+from nmt.errors import first_line
 
 SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:"
 
@@ -229,3 +230,33 @@ def test_one_line_errors_whatever_tf_cpp_min_log_level_says(trained_run, level):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"error: {trained_run / 'averaged'}: no averaged checkpoint; run `nmt average` first"]
+
+
+@pytest.mark.slow
+def test_nmt_debug_prints_the_traceback_behind_a_one_line_error(trained_run):
+    environment = {**os.environ, "NMT_DEBUG": "1"}
+    result = subprocess.run([sys.executable, "-m", "nmt.cli", "translate", "--run", str(trained_run),
+                             "--weights", "averaged"], input="Hallo\n", capture_output=True, text=True,
+                            cwd=REPO, env=environment, timeout=300)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert "Traceback (most recent call last):" in lines
+    assert lines[-1] == f"error: {trained_run / 'averaged'}: no averaged checkpoint; run `nmt average` first"
+
+
+def test_importing_the_cli_does_not_import_tensorflow():
+    """Every command decides how TensorFlow is imported (quietly, after its own checks):
+    a module-level TensorFlow import anywhere on the CLI's import path breaks that."""
+    code = "import sys, nmt.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_first_line_quotes_one_line_of_a_library_error():
+    class OpError(Exception):
+        message = "  Failed to write\nstack trace line 1\nline 2"
+
+    assert first_line(OpError("ignored")) == "Failed to write"
+    assert first_line(ValueError("x" * 500)) == "x" * 160
+    assert first_line(ValueError("")) == "ValueError"

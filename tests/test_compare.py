@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_cli, save_config, tiny_config
+from helpers import run_cli, save_config, tiny_config
 
 
 def test_compare_two_cells_over_two_seeds_and_a_second_config(tmp_path):

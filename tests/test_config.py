@@ -7,10 +7,10 @@ import re
 import typing
 
 import pytest
+from helpers import REPO
 
 from nmt.config import Config, load_config
 from nmt.errors import NmtError
-from conftest import REPO
 
 
 def write(tmp_path, text: str):

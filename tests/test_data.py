@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from helpers import shipped_pairs
 
 from nmt.config import TokenizerConfig
 from nmt.data import EncodedCorpus, make_arrays, plan_batches
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, SubwordVocab, train_sentencepiece
-from conftest import shipped_pairs
 
 
 def test_sentencepiece_with_byte_fallback_round_trips_unseen_characters(tmp_path):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from conftest import run_cli, save_config, tiny_config
+from helpers import run_cli, save_config, tiny_config
 
 
 def diagnose(tmp_path, *flags: str) -> list[dict]:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-
-from conftest import REPO, save_config, tiny_config
+from helpers import REPO, save_config, tiny_config
 
 
 def nmt(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -1,14 +1,9 @@
 """The configuration page, configs/default.yaml and the config dataclasses agree."""
 
-import importlib.util
-from pathlib import Path
-
 import yaml
+from helpers import REPO, load_script
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("config_doc", ROOT / "tools" / "config_doc.py")
-config_doc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(config_doc)
+config_doc = load_script("tools/config_doc.py")
 
 
 def _yaml_text() -> str:
@@ -16,7 +11,7 @@ def _yaml_text() -> str:
 
 
 def test_configuration_page_is_what_the_code_and_default_yaml_generate():
-    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    page = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert page == config_doc.render(), "docs/configuration.md is out of date: run `make docs`"
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from conftest import run_cli, shipped_pairs
+from helpers import run_cli, shipped_pairs
 
 # Loads the SavedModel with nothing but TensorFlow (and TensorFlow Text's ops): run with
 # -S -E -P, so neither site's .pth files (the editable install) nor the cwd reach sys.path.

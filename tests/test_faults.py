@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from conftest import REPO, run_cli, save_config, tiny_config
+from helpers import REPO, run_cli, save_config, tiny_config
 
 # Starts `nmt` with TensorFlow's checkpoint-index rename slowed down, so that a kill can
 # land while a checkpoint is half written: its data files exist, its index entry does not.

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from nmt.attention import Attention
-from nmt.errors import NmtError
 from nmt.cells import LSTMCell
+from nmt.errors import NmtError
 from nmt.recurrent import run_recurrence
 
 

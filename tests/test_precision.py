@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_search import REVERSER, reverse_batch, strip, train_to_reverse
 
 from nmt.checkpoint import model_checkpoint
 from nmt.config import ModelConfig
 from nmt.model import build_model
 from nmt.search import Translator
-from test_search import REVERSER, reverse_batch, strip, train_to_reverse
 
 CONFIG = ModelConfig(embedding_dim=32, encoder_layers=2, encoder_units=32, decoder_layers=2,
                      decoder_units=64, attention_units=64, dropout=0.0, input_feeding=True,

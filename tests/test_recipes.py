@@ -7,9 +7,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import SHIPPED, run_cli
-from corpus_fixtures import (fake_debian_cache, manythings_zip, sentence_pairs, tatoeba_files,
-                             write_mo)
+from corpus_fixtures import fake_debian_cache, manythings_zip, sentence_pairs, tatoeba_files, write_mo
+from helpers import SHIPPED, run_cli
 
 from data_prep import bible, debian, ding, gettext_catalogs, internet, recipes
 from data_prep.clean import Cleaner, comparison_key, normalize_text, strip_access_keys, strip_markup
@@ -217,10 +216,9 @@ def test_internet_recipes_read_the_real_formats_from_local_files(tmp_path, monke
 
 
 def test_sacrebleu_recipe_writes_a_test_set(tmp_path, monkeypatch):
+    import sacrebleu.dataset.base as base
     from sacrebleu.dataset import DATASETS
     from sacrebleu.dataset.plain_text import PlainTextDataset
-
-    import sacrebleu.dataset.base as base
     monkeypatch.setattr(base, "SACREBLEU_DIR", str(tmp_path / "sacrebleu"))
     pairs = sentence_pairs(30)
     (tmp_path / "src.de").write_text("".join(de + "\n" for de, _ in pairs), encoding="utf-8")

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import run_cli, save_config, tiny_config, write_copy_task
 
-from conftest import run_cli, save_config, tiny_config, write_copy_task
 from nmt import model as model_module
 from nmt.attention import Attention
 from nmt.cells import CELLS

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from conftest import REPO, run_cli, save_config, tiny_config
+from helpers import REPO, run_cli, save_config, tiny_config
 
 
 def latest_step(checkpoints: Path) -> int | None:

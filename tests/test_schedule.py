@@ -6,8 +6,8 @@ import math
 import re
 
 import pytest
+from helpers import run_cli, save_config, tiny_config
 
-from conftest import run_cli, save_config, tiny_config
 from nmt.config import load_config
 from nmt.errors import NmtError
 from nmt.schedule import Budget, learning_rate
