@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix docs lint test test-fast clean
+.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix docs results lint test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -74,6 +74,10 @@ docs: install
 # ruff: lint rules and import order (pyproject.toml); make test runs it first
 lint: install
 	@$(VENV)/bin/ruff check nmt data_prep tests tools benchmarks
+
+# docs/results.md from the reports of RUNS (run directories), COMPARES and BENCHES (directories)
+results: install
+	@$(VENV)/bin/python tools/results_page.py $(foreach r,$(RUNS),--run $(r)) $(foreach c,$(COMPARES),--compare $(c)) $(foreach b,$(BENCHES),--bench $(b))
 
 test: lint
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

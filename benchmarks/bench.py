@@ -28,6 +28,7 @@ import numpy as np
 from nmt.config import Config, ModelConfig
 from nmt.errors import NmtError
 from nmt.files import write_atomic
+from nmt.machine import describe
 
 MATMUL_SIZE = 2048
 GATES = {"lstm": 4, "peephole": 4, "cifg": 3, "gru": 3}
@@ -145,7 +146,7 @@ def bench(config: Config, output: Path, steps: int = 40, warmup: int = 8) -> dic
     from nmt.translate import make_translator
 
     keras.utils.set_random_seed(config.seed)
-    results: dict = {"config": str(config.name)}
+    results: dict = {"config": str(config.name), "machine": describe()}
     results["matmul_gflops"] = {dtype: round(matmul_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}
     with tempfile.TemporaryDirectory() as scratch:
         config = dataclasses.replace(config, run_root=scratch)

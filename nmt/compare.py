@@ -170,7 +170,9 @@ def compare(configs: dict[str, Config], output: Path) -> Path:
     for name, config in configs.items():
         print(f"== {name}", file=sys.stderr)
         results[name] = train_variant(config)
-    write_atomic(output / "compare.json", json.dumps({"results": results}, indent=2) + "\n")
+    from nmt.machine import describe
+
+    write_atomic(output / "compare.json", json.dumps({"machine": describe(), "results": results}, indent=2) + "\n")
     write_atomic(output / "compare.md", markdown(results))
     plot(results, output / "dev_curves.png")
     print(markdown(results))

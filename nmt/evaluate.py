@@ -27,8 +27,10 @@ def evaluate_run(run: Run, translator, beam: int) -> dict:
     from nmt.translate import translate_lines
 
     data = run.config.data
+    from nmt.machine import describe
+
     report = {"run": str(run.directory), "beam_size": beam,
-              "length_penalty": run.config.decode.length_penalty, "test_sets": {}}
+              "length_penalty": run.config.decode.length_penalty, "machine": describe(), "test_sets": {}}
     for prefix in data.test:
         sources, references = read_parallel(prefix, data.src_lang, data.tgt_lang)
         hypotheses = translate_lines(run, translator, sources, beam)
