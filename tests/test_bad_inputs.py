@@ -153,6 +153,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, make, expected", CASES, ids=[case for case, _, _ in CASES])
 def test_bad_input_is_one_exact_line(trained_run, tmp_path, case, make, expected):
     argv, stdin = make(tmp_path, trained_run)

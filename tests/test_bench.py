@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from helpers import load_script, run_script, save_config, tiny_config
 
 from nmt.config import ModelConfig
@@ -25,6 +26,7 @@ def test_flops_of_one_token_pair_count_every_weight_matrix_once():
     assert bench.training_flops(config, 50, 1, 1, 1) == expected
 
 
+@pytest.mark.slow
 def test_bench_command_writes_its_measurements(tmp_path):
     path = save_config(tmp_path, tiny_config(tmp_path))
     result = run_script("benchmarks/bench.py", "--config", str(path), "--steps", "2",
@@ -40,6 +42,7 @@ def test_bench_command_writes_its_measurements(tmp_path):
         assert int(saved["train_count"]) == 10 and int(saved["decode_count"]) > 0
 
 
+@pytest.mark.slow
 def test_bench_peer_failure_of_the_peer_is_one_line(tmp_path):
     path = save_config(tmp_path, tiny_config(tmp_path))
     result = run_script("benchmarks/bench_peer.py", "--config", str(path), "--rounds", "1",

@@ -41,6 +41,7 @@ def test_train_writes_a_complete_run_and_prints_the_bleu_table(trained):
     assert list((tmp_path / "runs").iterdir()) == [run], "no stray staging directories"
 
 
+@pytest.mark.slow
 def test_translate_stdin_gives_one_line_per_line(trained):
     _, path, _ = trained
     result = run_cli("translate", "--config", str(path), stdin="Ich habe keine Zeit.\n\n  \nDanke.\n")
@@ -66,6 +67,7 @@ def copier(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_translate_keeps_line_order_across_blocks(copier):
     """Lines are read in blocks of 32 batches and sorted by length within a block; the
     output must still follow the input, block after block (here blocks of 64 lines)."""
@@ -82,6 +84,7 @@ def test_translate_keeps_line_order_across_blocks(copier):
     assert len(copied) >= 0.9 * 135, f"only {len(copied)} of 135 lines copied in place"
 
 
+@pytest.mark.slow
 def test_translate_file_and_beam_option_and_evaluate(trained, tmp_path):
     _, path, _ = trained
     source = tmp_path / "in.de"
@@ -132,6 +135,7 @@ def corrupt(kind: str, config: dict) -> str:
     raise ValueError(kind)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["misspelled key", "missing corpus", "line counts", "empty corpus",
                                   "non-utf8", "bad override value"])
 def test_bad_training_input_is_one_line_and_leaves_no_run(tmp_path, kind):
@@ -142,6 +146,7 @@ def test_bad_training_input_is_one_line_and_leaves_no_run(tmp_path, kind):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_tokenizer_that_does_not_match_the_model_is_refused(trained, tmp_path):
     source_dir, _, _ = trained
     run = tmp_path / "run"
@@ -160,12 +165,14 @@ def test_tokenizer_that_does_not_match_the_model_is_refused(trained, tmp_path):
     assert sorted(p.name for p in run.rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_changing_the_model_of_an_existing_run_is_refused(trained):
     _, path, _ = trained
     result = run_cli("train", "--config", str(path), "model.decoder_units=48")
     assert_one_line_error(result, "run was created with model.decoder_units=32, config now says 48")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["translate", "--run", "/nonexistent/run"], "/nonexistent/run: no trained run here"),
     (["translate", "--run", "/nonexistent/run", "--input", "/nonexistent.txt"], "no trained run here"),
@@ -177,6 +184,7 @@ def test_bad_command_line(args, message):
     assert_one_line_error(run_cli(*args), message)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--input", "/nonexistent.txt"], "/nonexistent.txt: input file not found"),
     (["--beam", "0"], "--beam: expected a value between 1 and 100, got 0"),
@@ -188,6 +196,7 @@ def test_bad_translate_arguments_for_a_trained_run(trained, args, message):
     assert_one_line_error(run_cli("translate", "--config", str(path), *args, stdin="Hallo.\n"), message)
 
 
+@pytest.mark.slow
 def test_overlong_line_is_cut_with_a_warning_and_keeps_line_count(trained):
     _, path, _ = trained
     long_line = "Ich habe heute keine Zeit, " * 300
@@ -199,6 +208,7 @@ def test_overlong_line_is_cut_with_a_warning_and_keeps_line_count(trained):
     assert "translating the first 49 (decode.max_input_length)" in result.stderr
 
 
+@pytest.mark.slow
 def test_inspect_writes_a_plot_and_prints_the_translation(trained, tmp_path):
     _, path, _ = trained
     plot = tmp_path / "gates.png"
@@ -209,6 +219,7 @@ def test_inspect_writes_a_plot_and_prints_the_translation(trained, tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_inspect_without_text_and_compare_with_bad_vary(trained):
     _, path, _ = trained
     assert_one_line_error(run_cli("inspect", "--config", str(path), "--text", "  "),
@@ -217,6 +228,7 @@ def test_inspect_without_text_and_compare_with_bad_vary(trained):
                           "--vary 'model.cell': expected key.path=value1,value2,...")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", [None, "0", "2", "3"])
 def test_one_line_errors_whatever_tf_cpp_min_log_level_says(trained_run, level):
     """TensorFlow's C++ log lines never reach the user's stderr (NMT_DEBUG=1 shows them)."""
@@ -244,6 +256,7 @@ def test_nmt_debug_prints_the_traceback_behind_a_one_line_error(trained_run):
     assert lines[-1] == f"error: {trained_run / 'averaged'}: no averaged checkpoint; run `nmt average` first"
 
 
+@pytest.mark.slow
 def test_importing_the_cli_does_not_import_tensorflow():
     """Every command decides how TensorFlow is imported (quietly, after its own checks):
     a module-level TensorFlow import anywhere on the CLI's import path breaks that."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers import run_cli, save_config, tiny_config
 
 
+@pytest.mark.slow
 def test_compare_two_cells_over_two_seeds_and_a_second_config(tmp_path):
     config = tiny_config(tmp_path, train={"max_steps": 4, "validate_every": 2, "log_every": 1,
                                           "stall_steps": 2})
@@ -37,6 +39,7 @@ def test_compare_two_cells_over_two_seeds_and_a_second_config(tmp_path):
     assert (root / "dev_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_bad_seeds_are_a_one_line_error(tmp_path):
     path = save_config(tmp_path, tiny_config(tmp_path))
     result = run_cli("compare", "--config", str(path), "--seeds", "one,two")
@@ -45,6 +48,7 @@ def test_bad_seeds_are_a_one_line_error(tmp_path):
         "error: --seeds 'one,two': expected integers separated by commas, e.g. 1,2"]
 
 
+@pytest.mark.slow
 def test_unknown_cell_lists_valid_names_before_training(tmp_path):
     path = save_config(tmp_path, tiny_config(tmp_path))
     result = run_cli("compare", "--config", str(path), "--vary", "model.cell=lstm,lstn")

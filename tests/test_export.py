@@ -46,6 +46,7 @@ def serve_in_fresh_python(export_dir: Path, lines: list[str], tmp_path: Path) ->
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("beam", [1, 2])
 def test_exported_model_matches_nmt_translate(trained_run, tmp_path, beam):
     lines = [de for de, _ in shipped_pairs("test", 40)] + HOSTILE
@@ -67,6 +68,7 @@ def test_exported_model_matches_nmt_translate(trained_run, tmp_path, beam):
     assert np.all(scores[blank] == 0) and np.all(scores[np.logical_not(blank)] < 0)
 
 
+@pytest.mark.slow
 def test_each_export_is_a_new_version(trained_run, tmp_path):
     for expected in ("1", "2"):
         result = run_cli("export", "--run", str(trained_run), "--beam", "1",
@@ -82,6 +84,7 @@ def _checkpoint_values(path: str) -> dict[str, np.ndarray]:
             if key.startswith("model/") and "seed_generator" not in key}
 
 
+@pytest.mark.slow
 def test_average_is_the_mean_of_the_last_checkpoints(trained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
@@ -102,6 +105,7 @@ def test_average_is_the_mean_of_the_last_checkpoints(trained_run, tmp_path):
     assert len(translated.stdout.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_average_errors(trained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)

@@ -59,6 +59,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> bool
     return condition()
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_always_resumes_from_a_complete_checkpoint(tmp_path):
     config = tiny_config(tmp_path, train={"max_steps": 400, "max_epochs": 1000, "checkpoint_every": 3,
                                           "log_every": 1, "validate_every": 50})
@@ -141,6 +142,7 @@ def limit_file_size(limit: int):
     return apply
 
 
+@pytest.mark.slow
 def test_full_disk_while_checkpointing_is_a_clear_error_and_keeps_the_last_checkpoint(tmp_path):
     config = tiny_config(tmp_path, train={"max_steps": 4, "checkpoint_every": 2})
     path = save_config(tmp_path, config)
@@ -185,6 +187,7 @@ def assert_refused(result, message: str) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("error: " + message), result.stderr
 
 
+@pytest.mark.slow
 def test_pickled_payload_in_place_of_a_checkpoint_is_refused_without_running(trained_run, tmp_path):
     run = copy_run(trained_run, tmp_path)
     marker = tmp_path / "pwned"
@@ -195,6 +198,7 @@ def test_pickled_payload_in_place_of_a_checkpoint_is_refused_without_running(tra
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_keras_model_with_lambda_layer_in_place_of_a_checkpoint_is_refused(trained_run, tmp_path):
     import keras
 
@@ -213,6 +217,7 @@ def test_keras_model_with_lambda_layer_in_place_of_a_checkpoint_is_refused(train
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_python_object_tags_in_the_run_config_are_refused(trained_run, tmp_path):
     run = copy_run(trained_run, tmp_path)
     marker = tmp_path / "pwned"
@@ -237,6 +242,7 @@ def hostile_lines(count: int) -> bytes:
     return b"".join(rng.choice(kinds) + b"\n" for _ in range(count))
 
 
+@pytest.mark.slow
 def test_translating_1000_hostile_lines_returns_1000_lines(trained_run, tmp_path):
     source = tmp_path / "hostile.de"
     source.write_bytes(hostile_lines(1000))
@@ -253,6 +259,7 @@ def test_translating_1000_hostile_lines_returns_1000_lines(trained_run, tmp_path
     assert piped.returncode == 0 and piped.stdout.count("\n") == 50, piped.stderr
 
 
+@pytest.mark.slow
 def test_a_run_without_a_best_model_translates_from_its_latest_training_checkpoint(trained_run, tmp_path):
     import shutil
 

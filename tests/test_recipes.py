@@ -263,6 +263,7 @@ def test_download_failure_is_a_one_line_error(tmp_path):
     assert not list((tmp_path / "cache/downloads").iterdir())  # no partial file left behind
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("files, message", [
     ({"a.de": b"Eins zwei drei vier.\nZwei drei vier.\n", "a.en": b"One two three four.\n"},
      "{d}/a.en:2: file ends here but {d}/a.de goes on; parallel files must have the same number of lines"),

@@ -217,6 +217,7 @@ GOLDEN_TINY_RUN = {"train_loss": 1.8523, "dev_loss": 0.2252}
 GOLDEN_RELATIVE_TOLERANCE = {"train_loss": 0.05, "dev_loss": 0.25}
 
 
+@pytest.mark.slow
 def test_losses_of_a_fixed_tiny_run_are_unchanged(tmp_path):
     """A seeded tiny model learning to copy real German words; its first 100 updates must not move."""
     config = tiny_config(tmp_path, train={"max_steps": 100, "max_epochs": 10_000, "batch_tokens": 2000,

@@ -29,6 +29,7 @@ def losses(stderr: str) -> dict[int, tuple[str, str]]:
             re.findall(r"step (\d+)/\d+ \| loss ([\d.]+) \| lr ([\d.e+-]+)", stderr)}
 
 
+@pytest.mark.slow
 def test_run_killed_mid_warmup_resumes_from_last_checkpoint_and_matches_uninterrupted_run(tmp_path):
     train = {"max_steps": 60, "max_epochs": 100, "checkpoint_every": 4, "log_every": 1,
              "learning_rate": 0.01, "schedule": "rsqrt", "warmup_steps": 40}
@@ -67,6 +68,7 @@ def test_run_killed_mid_warmup_resumes_from_last_checkpoint_and_matches_uninterr
                                    atol=1e-5, err_msg=name)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     config = tiny_config(tmp_path, train={"max_steps": 5000, "max_epochs": 1000,
                                           "checkpoint_every": 1000, "log_every": 1})

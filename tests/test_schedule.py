@@ -72,6 +72,7 @@ def progress(stderr: str) -> dict[int, tuple[str, str]]:
             re.findall(r"step (\d+)/\d+ \| loss ([\d.]+) \| lr ([\d.e+-]+) \|", stderr)}
 
 
+@pytest.mark.slow
 def test_progress_line_shows_the_scheduled_rate(tmp_path):
     config = tiny_config(tmp_path, train={"schedule": "rsqrt", "warmup_steps": 4, "learning_rate": 0.004,
                                           "max_steps": 16, "log_every": 1})
@@ -91,6 +92,7 @@ def stall_config(tmp_path, learning_rate: float, **train) -> dict:
                                         "checkpoint_every": 1000, "validate_every": 1000, **train})
 
 
+@pytest.mark.slow
 def test_stall_guard_warns_once_on_a_stalling_run_and_goes_on(tmp_path):
     result = run_cli("train", "--config", str(save_config(tmp_path, stall_config(tmp_path, 1.0))))
     assert result.returncode == 0, result.stderr
@@ -103,6 +105,7 @@ def test_stall_guard_warns_once_on_a_stalling_run_and_goes_on(tmp_path):
     assert "step 120/" in result.stderr
 
 
+@pytest.mark.slow
 def test_stall_guard_stops_when_asked_and_keeps_a_checkpoint(tmp_path):
     config = stall_config(tmp_path, 1.0, on_stall="stop")
     result = run_cli("train", "--config", str(save_config(tmp_path, config)))
@@ -113,6 +116,7 @@ def test_stall_guard_stops_when_asked_and_keeps_a_checkpoint(tmp_path):
     assert (tmp_path / "runs" / "tiny" / "checkpoints" / "ckpt-100.index").exists()
 
 
+@pytest.mark.slow
 def test_stall_guard_is_silent_on_a_learning_run(tmp_path):
     result = run_cli("train", "--config", str(save_config(tmp_path, stall_config(tmp_path, 0.01))))
     assert result.returncode == 0, result.stderr
