@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import run_cli, save_config, tiny_config
+from helpers import run_cli, run_script, save_config, tiny_config
 
 
 def config_file(tmp: Path, text: str | bytes) -> str:
@@ -130,12 +130,12 @@ CASES = [
      "--text: expected a sentence, got an empty string"),
     ("malformed vary", lambda t, r: (["compare", "--config", tiny(t), "--vary", "model.cell"], None),
      "--vary 'model.cell': expected key.path=value1,value2,..."),
-    ("bench steps 0", lambda t, r: (["bench", "--config", tiny(t), "--steps", "0"], None),
+    ("bench steps 0", lambda t, r: (["benchmarks/bench.py", "--config", tiny(t), "--steps", "0"], None),
      "--steps: expected a positive number, got 0"),
-    ("bench-peer rounds 0", lambda t, r: (["bench-peer", "--config", tiny(t), "--rounds", "0"], None),
+    ("bench-peer rounds 0", lambda t, r: (["benchmarks/bench_peer.py", "--config", tiny(t), "--rounds", "0"], None),
      "--rounds: expected a positive number, got 0"),
-    ("bench-peer without JoeyNMT", lambda t, r: (["bench-peer", "--config", tiny(t), "--peer-python",
-                                                  f"{t}/none/python"], None),
+    ("bench-peer without JoeyNMT", lambda t, r: (["benchmarks/bench_peer.py", "--config", tiny(t),
+                                                  "--peer-python", f"{t}/none/python"], None),
      "{tmp}/none/python: not found; `make bench-peer` installs JoeyNMT there"),
     # ---- run directories
     ("no run", lambda t, r: (["translate", "--run", f"{t}/nothing"], ""),
@@ -157,7 +157,7 @@ CASES = [
 @pytest.mark.parametrize("case, make, expected", CASES, ids=[case for case, _, _ in CASES])
 def test_bad_input_is_one_exact_line(trained_run, tmp_path, case, make, expected):
     argv, stdin = make(tmp_path, trained_run)
-    result = run_cli(*argv, stdin=stdin)
+    result = run_script(*argv) if argv[0].endswith(".py") else run_cli(*argv, stdin=stdin)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
