@@ -15,6 +15,8 @@ from nmt.search import Translator
 from nmt.train import masked_cross_entropy
 from nmt.vocab import BOS_ID, EOS_ID
 
+pytestmark = pytest.mark.slow  # trains several models or processes: left out by make test-fast
+
 
 def copy_batch(rng, size=32):
     rows = [list(rng.integers(4, 12, rng.integers(2, 6))) for _ in range(size)]

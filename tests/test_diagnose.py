@@ -7,6 +7,8 @@ import json
 import pytest
 from helpers import run_cli, save_config, tiny_config
 
+pytestmark = pytest.mark.slow  # trains several models or processes: left out by make test-fast
+
 
 def diagnose(tmp_path, *flags: str) -> list[dict]:
     output = tmp_path / f"diagnose{len(flags)}.jsonl"

@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from helpers import REPO, save_config, tiny_config
+
+pytestmark = pytest.mark.slow  # trains several models or processes: left out by make test-fast
 
 
 def nmt(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

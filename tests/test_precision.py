@@ -13,6 +13,8 @@ from nmt.config import ModelConfig
 from nmt.model import build_model
 from nmt.search import Translator
 
+pytestmark = pytest.mark.slow  # trains several models or processes: left out by make test-fast
+
 CONFIG = ModelConfig(embedding_dim=32, encoder_layers=2, encoder_units=32, decoder_layers=2,
                      decoder_units=64, attention_units=64, dropout=0.0, input_feeding=True,
                      attention="luong_concat", cell="peephole")
