@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--vary", action="append",
                      help="key.path=value1,value2,... (repeatable; the key 'config' trains each listed "
                           "config file instead; default: model.cell=lstm,peephole,cifg,gru)")
+    sub.add_argument("--variant", action="append", default=[],
+                     help="'NAME: key.path=value key.path=value': one variant that sets several keys "
+                          "(repeatable; 'base:' is the config unchanged)")
     sub.add_argument("--seeds", help="train every variant once per seed, e.g. 1,2 (default: the config's)")
     sub.add_argument("--output", type=Path,
                      help="directory for compare.md, compare.json and dev_curves.png "
@@ -231,8 +234,8 @@ def cmd_compare(args) -> None:
     root = Path(base.run_root) / f"{base.name}-compare"
     # every variant's config is validated, and every corpus built, before the first one trains
     configs = variant_configs(args.config, args.overrides,
-                              args.vary or ["model.cell=lstm,peephole,cifg,gru"],
-                              parse_seeds(args.seeds), root)
+                              args.vary or ([] if args.variant else ["model.cell=lstm,peephole,cifg,gru"]),
+                              parse_seeds(args.seeds), root, args.variant)
     for config in configs.values():
         prepare(config.data)
     quiet_tensorflow()

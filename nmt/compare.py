@@ -30,6 +30,16 @@ def parse_vary(text: str) -> tuple[str, list[str]]:
     return key, variants
 
 
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """``"reg: model.dropout=0.5 train.label_smoothing=0.1"`` -> ("reg", [both overrides]):
+    one variant that changes several keys at once (a recipe); no overrides is the base."""
+    name, sep, overrides = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c in name for c in "/= "):
+        raise NmtError(f"--variant '{text}': expected NAME: key.path=value key.path=value ...")
+    return name, overrides.split()
+
+
 def parse_seeds(text: str | None) -> list[int | None]:
     """``"1,2"`` -> [1, 2]; nothing -> [None] (the config's own seed)."""
     if not text:
@@ -44,25 +54,30 @@ def parse_seeds(text: str | None) -> list[int | None]:
 
 
 def variant_configs(config_path: str, overrides: list[str], varies: list[str],
-                    seeds: list[int | None], root: Path) -> dict[str, Config]:
+                    seeds: list[int | None], root: Path, variants: list[str] = ()) -> dict[str, Config]:
     """One validated config per (variant, seed), named after the variant (and seed).
 
     ``key.path=a,b`` sets that key; the key ``config`` instead trains each listed config
-    file (a corpus and its shipped settings) with the same overrides."""
-    configs = {}
+    file (a corpus and its shipped settings) with the same overrides.  Each of
+    ``variants`` (see ``parse_variant``) sets several keys at once."""
+    labelled = []
     for vary in varies:
         key, values = parse_vary(vary)
         for value in values:
             if key == "config":
                 config = load_config(value, overrides)
-                label = config.name
+                labelled.append((config.name, config))
             else:
-                config = load_config(config_path, [*overrides, f"{key}={value}"])
-                label = value
-            for seed in seeds:
-                name = label if seed is None else f"{label}-seed{seed}"
-                configs[name] = replace(config, name=name, run_root=str(root),
-                                        seed=config.seed if seed is None else seed)
+                labelled.append((value, load_config(config_path, [*overrides, f"{key}={value}"])))
+    for variant in variants:
+        label, changes = parse_variant(variant)
+        labelled.append((label, load_config(config_path, [*overrides, *changes])))
+    configs = {}
+    for label, config in labelled:
+        for seed in seeds:
+            name = label if seed is None else f"{label}-seed{seed}"
+            configs[name] = replace(config, name=name, run_root=str(root),
+                                    seed=config.seed if seed is None else seed)
     return configs
 
 

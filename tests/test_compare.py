@@ -7,6 +7,9 @@ import json
 import pytest
 from helpers import run_cli, save_config, tiny_config
 
+from nmt.compare import variant_configs
+from nmt.errors import NmtError
+
 
 @pytest.mark.slow
 def test_compare_two_cells_over_two_seeds_and_a_second_config(tmp_path):
@@ -57,3 +60,22 @@ def test_unknown_cell_lists_valid_names_before_training(tmp_path):
         f"error: {path} (with overrides): model.cell: expected one of lstm, peephole, cifg, gru, "
         f"got 'lstn'"]
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_variant_sets_several_keys_and_base_is_the_config_unchanged(tmp_path):
+    path = save_config(tmp_path, tiny_config(tmp_path))
+    configs = variant_configs(str(path), ["train.max_steps=7"], ["model.cell=gru"], [1, 2],
+                              tmp_path / "cmp", ["base:", "reg: model.dropout=0.5 train.label_smoothing=0.1"])
+    assert list(configs) == ["gru-seed1", "gru-seed2", "base-seed1", "base-seed2", "reg-seed1", "reg-seed2"]
+    base, reg = configs["base-seed2"], configs["reg-seed2"]
+    assert (base.model.dropout, base.train.label_smoothing) == (0.0, 0.0)
+    assert (reg.model.dropout, reg.train.label_smoothing, reg.seed) == (0.5, 0.1, 2)
+    assert reg.train.max_steps == base.train.max_steps == 7  # the shared overrides apply to every variant
+    assert reg.run_root == str(tmp_path / "cmp")
+
+
+@pytest.mark.parametrize("text", ["reg model.dropout=0.5", ": model.dropout=0.5", "a/b: model.dropout=0.5"])
+def test_a_malformed_variant_is_refused(tmp_path, text):
+    path = save_config(tmp_path, tiny_config(tmp_path))
+    with pytest.raises(NmtError, match="expected NAME: key.path=value key.path=value"):
+        variant_configs(str(path), [], [], [None], tmp_path, [text])
