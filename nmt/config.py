@@ -66,6 +66,7 @@ class ModelConfig:
     residual: bool = False
     tie_embeddings: bool = False
     dropout: float = field(default=0.3, metadata=_range(0.0, 0.9))
+    word_dropout: float = field(default=0.0, metadata=_range(0.0, 0.9))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,13 @@ from nmt.recurrent import run_recurrence
 from nmt.vocab import PAD_ID
 
 
+def word_dropout(rate: float) -> keras.layers.Dropout:
+    """Zeroes whole token embeddings (one draw per token, not per feature): the model
+    must translate with words missing, which regularises small corpora
+    (Gal and Ghahramani 2016; Sennrich and Zhang 2019)."""
+    return keras.layers.Dropout(rate, noise_shape=(None, None, 1))
+
+
 class Encoder(keras.layers.Layer):
     """Stacked bidirectional recurrent layers; each reads the concatenated states of the last."""
 
@@ -29,6 +36,7 @@ class Encoder(keras.layers.Layer):
         self.residual = config.residual
         self.embedding = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")
         self.dropout = keras.layers.Dropout(config.dropout)
+        self.word_dropout = word_dropout(config.word_dropout)
         self.forward_cells, self.backward_cells = [], []
         kind = config.encoder_cell or config.cell
         input_dim = config.embedding_dim
@@ -42,7 +50,8 @@ class Encoder(keras.layers.Layer):
     def call(self, source: tf.Tensor, training: bool = False):
         """Returns (states [batch, src, 2*units], mask [batch, src], final state per layer)."""
         mask = tf.not_equal(source, PAD_ID)
-        outputs = self.dropout(self.embedding(source), training=training)
+        embedded = self.word_dropout(self.embedding(source), training=training)
+        outputs = self.dropout(embedded, training=training)
         finals = []
         for depth, (forward, backward) in enumerate(zip(self.forward_cells, self.backward_cells)):
             inputs = self.dropout(outputs, training=training) if depth else outputs
@@ -68,6 +77,7 @@ class Decoder(keras.layers.Layer):
                          config.attention_units if self.input_feeding else 0)
         self.embedding = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")
         self.dropout = keras.layers.Dropout(config.dropout)
+        self.word_dropout = word_dropout(config.word_dropout)
         kind = config.decoder_cell or config.cell
         self.cells = [make_cell(kind, units,
                                 config.embedding_dim + self.feed_dim if layer == 0 else units,
@@ -166,7 +176,8 @@ class Decoder(keras.layers.Layer):
 
     def call(self, target_in, memory, memory_mask, encoder_finals, training: bool = False):
         """Teacher-forced logits [batch, tgt, vocab] for all target positions."""
-        embedded = self.dropout(self.embedding(target_in), training=training)
+        embedded = self.word_dropout(self.embedding(target_in), training=training)
+        embedded = self.dropout(embedded, training=training)
         keys = self.attention.keys(memory)
         state = self.initial_state(encoder_finals)
         if self.feed_dim:

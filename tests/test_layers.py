@@ -108,3 +108,18 @@ def test_attention_scores_and_padding_mask(kind):
 def test_luong_dot_with_unequal_sizes_is_a_config_error():
     with pytest.raises(NmtError, match="luong_dot needs decoder_units"):
         Attention("luong_dot", query_dim=6, memory_dim=8, units=5)
+
+
+def test_word_dropout_zeroes_whole_tokens_in_training_only():
+    from nmt.model import word_dropout
+
+    keras.utils.set_random_seed(3)
+    layer = word_dropout(0.5)
+    embedded = tf.ones([4, 50, 8])
+    dropped = layer(embedded, training=True).numpy()
+    per_token = dropped.reshape(-1, 8)
+    zeroed = (per_token == 0).all(axis=1)
+    assert ((per_token == 0) == zeroed[:, None]).all()  # a token loses all its features or none
+    assert np.allclose(per_token[~zeroed], 2.0)  # the kept ones are rescaled by 1 / (1 - rate)
+    assert 0.35 < zeroed.mean() < 0.65
+    assert np.array_equal(layer(embedded, training=False).numpy(), embedded.numpy())
