@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate evaluate average export data bench bench-peer compare matrix docs results lint test test-fast clean
+.PHONY: install train train-distributed translate score evaluate average export data bench bench-peer compare matrix recipes docs results lint test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ train-distributed: install
 
 translate: install
 	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
+
+# the log-probability of each SOURCE/TARGET line pair under the model (forced decoding)
+score: install
+	@$(NMT) score --config $(or $(CONFIG),configs/default.yaml) --source $(SOURCE) --target $(TARGET) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
 evaluate: install
 	@$(NMT) evaluate --config $(or $(CONFIG),configs/default.yaml) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
@@ -66,6 +70,21 @@ matrix: install
 		--vary model.cell=lstm,peephole,cifg,gru \
 		--vary config=configs/default.yaml,configs/debian-fr-en.yaml,configs/bible-en-es.yaml \
 		train.max_minutes=$(MINUTES) train.max_epochs=1000 train.validate_every=100 $(ARGS)
+
+# Training recipes for the small shipped corpus (docs/training.md#recipes-for-a-small-corpus):
+# the default config against regularised variants, SEEDS each, RECIPE_MINUTES of training each.
+RECIPE_MINUTES ?= 12
+SEEDS ?= 1,2
+recipes: install
+	@$(NMT) compare --config configs/default.yaml --seeds $(SEEDS) --output docs/recipes-ding \
+		--variant "base:" --variant "lstm: model.cell=lstm" \
+		--variant "reg: model.dropout=0.5 train.label_smoothing=0.1" \
+		--variant "reg-cosine: model.dropout=0.5 train.label_smoothing=0.1 train.schedule=cosine" \
+		--variant "reg-cosine-vocab2k: model.dropout=0.5 train.label_smoothing=0.1 train.schedule=cosine tokenizer.vocab_size=2000" \
+		--variant "reg-input-feeding: model.dropout=0.5 train.label_smoothing=0.1 model.input_feeding=true" \
+		--variant "reg-batch1k: model.dropout=0.5 train.label_smoothing=0.1 train.batch_tokens=1024" \
+		--variant "reg-word-dropout: model.dropout=0.5 train.label_smoothing=0.1 model.word_dropout=0.1" \
+		train.max_minutes=$(RECIPE_MINUTES) train.max_epochs=1000 train.validate_every=100 $(ARGS)
 
 # docs/configuration.md from nmt/config.py and configs/default.yaml (a test checks it is current)
 docs: install

@@ -1,4 +1,4 @@
-"""The ``nmt`` command: train, translate, evaluate, inspect, average, export, compare, prepare, diagnose.
+"""The ``nmt`` command: train, translate, score, evaluate, inspect, average, export, compare, prepare, diagnose.
 
 Every command takes ``--config FILE`` and ``key.path=value`` overrides.  User
 errors print one line (``error: ...``) and exit with status 2; nothing else
@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("translate", "translate a file, stdin, or interactively"),
                        ("evaluate", "BLEU/chrF/TER of the best checkpoint on the test sets"),
                        ("inspect", "plot encoder gate activations and attention for one sentence"),
+                       ("score", "the log-probability of given translations (forced decoding)"),
                        ("export", "write the run as a self-contained TensorFlow SavedModel"),
                        ("average", "average the weights of the last N training checkpoints")):
         sub = command(name, text)
@@ -80,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--last", type=int, default=5,
                              help="how many of the newest checkpoints to average (default 5)")
             continue
-        sub.add_argument("--beam", type=int, help="beam size (default decode.beam_size)")
+        if name != "score":
+            sub.add_argument("--beam", type=int, help="beam size (default decode.beam_size)")
         sub.add_argument("--weights", choices=WEIGHTS, default="best",
                          help="best on dev (default), latest training checkpoint, or averaged "
                               "(written by `nmt average`)")
@@ -90,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
         if name == "translate":
             sub.add_argument("--input", help="file to translate (default: stdin or the REPL)")
             sub.add_argument("--output", help="file to write (default: stdout)")
+        if name == "score":
+            sub.add_argument("--source", required=True, help="source sentences, one per line")
+            sub.add_argument("--target", required=True, help="their translations, line by line")
+            sub.add_argument("--output", help="file to write (default: stdout); one line per pair: "
+                                              "total log-probability, per token, token count")
         if name == "inspect":
             sub.add_argument("--text", required=True, help="the source sentence")
             sub.add_argument("--output", help="PNG to write (default: <run>/inspect.png)")
@@ -191,6 +198,35 @@ def cmd_translate(args) -> None:
         sink.close()
 
 
+def _read_lines(path: str) -> list[str]:
+    if Path(path).is_dir():
+        raise NmtError(f"{path}: is a directory, expected a text file")
+    if not Path(path).is_file():
+        raise NmtError(f"{path}: input file not found")
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as handle:
+        return [line.rstrip("\r\n") for line in handle]
+
+
+def cmd_score(args) -> None:
+    run, _ = _open_trained_run(args)
+    sources, targets = _read_lines(args.source), _read_lines(args.target)
+    if len(sources) != len(targets):
+        raise NmtError(f"{args.target}: {len(targets)} translations for the {len(sources)} lines of "
+                       f"{args.source}; expected one translation per source line")
+    if args.output and not Path(args.output).parent.is_dir():
+        raise NmtError(f"{args.output}: cannot write the output (No such file or directory)")
+    quiet_tensorflow()
+    from nmt.scoring import score_pairs, write_scores
+    from nmt.translate import load_model
+
+    scores = score_pairs(run, load_model(run, args.weights), sources, targets)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as sink:
+            write_scores(scores, sink)
+    else:
+        write_scores(scores, sys.stdout)
+
+
 def cmd_inspect(args) -> None:
     run, beam = _open_trained_run(args)
     if not args.text.strip():
@@ -260,7 +296,7 @@ def cmd_diagnose(args) -> None:
 COMMANDS = {"train": cmd_train, "train-distributed": cmd_train_distributed, "translate": cmd_translate,
             "evaluate": cmd_evaluate,
             "prepare": cmd_prepare, "compare": cmd_compare, "diagnose": cmd_diagnose, "inspect": cmd_inspect,
-            "average": cmd_average, "export": cmd_export}
+            "average": cmd_average, "export": cmd_export, "score": cmd_score}
 
 
 def report_errors(command: Callable[[], int | None]) -> int:

@@ -273,3 +273,22 @@ def test_first_line_quotes_one_line_of_a_library_error():
     assert first_line(OpError("ignored")) == "Failed to write"
     assert first_line(ValueError("x" * 500)) == "x" * 160
     assert first_line(ValueError("")) == "ValueError"
+
+
+@pytest.mark.slow
+def test_score_writes_one_line_per_pair_and_refuses_unequal_files(trained, tmp_path):
+    _, path, _ = trained
+    source, target = tmp_path / "pairs.de", tmp_path / "pairs.en"
+    source.write_text("Guten Morgen.\nWie geht es dir?\n\n", encoding="utf-8")
+    target.write_text("Good morning.\nHow are you?\n\n", encoding="utf-8")
+    result = run_cli("score", "--config", str(path), "--source", str(source), "--target", str(target))
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert len(rows) == 3 and all(len(row) == 3 for row in rows)
+    for total, per_token, tokens in rows:
+        assert float(total) < 0 and abs(float(total) / int(tokens) - float(per_token)) < 1e-5
+    assert rows[2][2] == "1"  # an empty translation is scored on its EOS alone
+    target.write_text("Good morning.\n", encoding="utf-8")
+    assert_one_line_error(run_cli("score", "--config", str(path), "--source", str(source), "--target", str(target)),
+                          f"{target}: 1 translations for the 3 lines of {source}; expected one translation per "
+                          f"source line")

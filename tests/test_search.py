@@ -143,3 +143,27 @@ def test_search_never_ends_before_the_first_token():
         tokens = hypotheses.tokens.numpy()
         assert (tokens[:, 0] != EOS_ID).all() and (tokens[:, 1] == EOS_ID).all()
         assert (hypotheses.scores.numpy() < -6.0).all()  # the barred EOS made the first token unlikely
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_forced_decoding_scores_the_search_output_as_the_search_did(reverser, beam):
+    from nmt.scoring import score_batch
+
+    sources, *_ = reverse_batch(np.random.default_rng(5), 24)
+    found = tf.function(lambda s: beam_search(reverser, s, beam, 0.0, 1.0, 2) if beam > 1
+                        else greedy_search(reverser, s, 1.0, 2))(tf.constant(sources))
+    totals, counts = score_batch(reverser, sources, found.tokens.numpy())
+    np.testing.assert_allclose(totals, found.scores.numpy(), atol=1e-5)
+    assert list(counts) == [len(strip(row)) + (EOS_ID in row) for row in found.tokens.numpy()]
+
+
+def test_forced_decoding_of_one_pair_does_not_depend_on_its_batch(reverser):
+    from nmt.scoring import score_batch
+
+    sources, _, targets, _ = reverse_batch(np.random.default_rng(6), 12)
+    together, _ = score_batch(reverser, sources, targets)
+    width = lambda row: int(np.count_nonzero(row))  # noqa: E731
+    alone = [score_batch(reverser, sources[i:i + 1, :width(sources[i])], targets[i:i + 1, :width(targets[i])])[0][0]
+             for i in range(len(sources))]
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert (together < 0).all()
