@@ -27,7 +27,7 @@ train-distributed: install
 	@$(NMT) train-distributed --workers $(or $(WORKERS),2) --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
 translate: install
-	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
+	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(NBEST),--nbest $(NBEST)) $(if $(SCORES),--scores) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
 # the log-probability of each SOURCE/TARGET line pair under the model (forced decoding)
 score: install

@@ -92,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
         if name == "translate":
             sub.add_argument("--input", help="file to translate (default: stdin or the REPL)")
             sub.add_argument("--output", help="file to write (default: stdout)")
+            sub.add_argument("--nbest", type=int, default=0,
+                             help="write the N best translations of each line (N <= beam) as rows "
+                                  "'line, rank, score, translation' separated by tabs")
+            sub.add_argument("--scores", action="store_true",
+                             help="write 'score<TAB>translation' (log-probability; beam search: "
+                                  "divided by the length penalty)")
+            sub.add_argument("--jsonl", action="store_true",
+                             help="write one JSON object per input line instead of text")
         if name == "score":
             sub.add_argument("--source", required=True, help="source sentences, one per line")
             sub.add_argument("--target", required=True, help="their translations, line by line")
@@ -177,12 +185,15 @@ def cmd_translate(args) -> None:
         raise NmtError(f"{args.input}: input file not found")
     if args.output and not Path(args.output).parent.is_dir():
         raise NmtError(f"{args.output}: cannot write the output (No such file or directory)")
+    if args.nbest and not 1 <= args.nbest <= beam:
+        raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
     quiet_tensorflow()
-    from nmt.translate import load_model, make_translator, repl, translate_stream
+    from nmt.translate import OutputFormat, load_model, make_translator, repl, translate_stream
 
     model = load_model(run, args.weights)
     translator = make_translator(run, model)
-    if args.input is None and sys.stdin.isatty():
+    output = OutputFormat(args.nbest, args.scores, args.jsonl)
+    if args.input is None and sys.stdin.isatty() and output == OutputFormat():
         repl(run, model, translator, beam, Path.home() / ".nmt_history")
         return
     source = (open(args.input, encoding="utf-8", errors="replace", newline="\n") if args.input
@@ -193,7 +204,7 @@ def cmd_translate(args) -> None:
     except OSError as error:
         raise NmtError(f"{args.output}: cannot write the output ({error.strerror})") from None
     with source:
-        translate_stream(run, translator, source, sink, beam)
+        translate_stream(run, translator, source, sink, beam, output)
     if args.output:
         sink.close()
 

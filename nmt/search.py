@@ -86,8 +86,9 @@ def _gather_beams(tensor, beam_index, batch, beam):
 
 
 def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int,
-                with_attention: bool = False) -> Hypotheses:
-    """The best of ``beam`` hypotheses per sentence under the length penalty."""
+                with_attention: bool = False, nbest: bool = False) -> Hypotheses:
+    """The best of ``beam`` hypotheses per sentence under the length penalty; with ``nbest``
+    all of them, best first (tokens [batch, beam, time], scores [batch, beam])."""
     batch = tf.shape(source)[0]
     tiled_source = tf.repeat(source, beam, axis=0)
     memory, mask, keys, states = _start(model, tiled_source)
@@ -133,6 +134,10 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
         shape_invariants=_invariants(shapes, states))
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(history, PAD_ID), tf.float32), axis=2)
     normalized = scores / tf.pow((5.0 + lengths) / 6.0, length_penalty)
+    if nbest:
+        ranked = tf.argsort(normalized, axis=1, direction="DESCENDING", stable=True)
+        return Hypotheses(tf.gather(history, ranked, batch_dims=1), tf.gather(normalized, ranked, batch_dims=1),
+                          tf.gather(attention, ranked, batch_dims=1) if with_attention else None)
     best = tf.argmax(normalized, axis=1, output_type=tf.int32)
     return Hypotheses(tf.gather(history, best, batch_dims=1),
                       tf.gather(normalized, best, batch_dims=1),
@@ -152,16 +157,16 @@ class Translator:
         self.ratio, self.offset, self.length_penalty = ratio, offset, length_penalty
         self._compiled: dict[tuple[int, bool], tf.types.experimental.PolymorphicFunction] = {}
 
-    def _function(self, beam: int, with_attention: bool = False):
-        key = (beam, with_attention)
+    def _function(self, beam: int, with_attention: bool = False, nbest: bool = False):
+        key = (beam, with_attention, nbest)
         if key not in self._compiled:
             spec = tf.TensorSpec([None, None], tf.int32)
 
             def run(source):
-                if beam == 1:
+                if beam == 1 and not nbest:
                     return greedy_search(self.model, source, self.ratio, self.offset, with_attention)
                 return beam_search(self.model, source, beam, self.length_penalty,
-                                   self.ratio, self.offset, with_attention)
+                                   self.ratio, self.offset, with_attention, nbest)
 
             self._compiled[key] = tf.function(run, input_signature=[spec])
         return self._compiled[key]
@@ -169,6 +174,17 @@ class Translator:
     def __call__(self, source, beam: int = 1):
         """Token ids [batch, time] of the returned hypotheses."""
         return self._function(beam)(tf.convert_to_tensor(source, tf.int32)).tokens.numpy()
+
+    def scored(self, source, beam: int = 1):
+        """(tokens [batch, time], scores [batch]) of the returned hypotheses."""
+        found = self._function(beam)(tf.convert_to_tensor(source, tf.int32))
+        return found.tokens.numpy(), found.scores.numpy()
+
+    def nbest(self, source, beam: int):
+        """(tokens [batch, beam, time], scores [batch, beam]): every hypothesis of the beam,
+        best first, scored as the returned one is."""
+        found = self._function(beam, nbest=True)(tf.convert_to_tensor(source, tf.int32))
+        return found.tokens.numpy(), found.scores.numpy()
 
     def with_attention(self, source, beam: int = 1):
         """(tokens [batch, time], attention [batch, time, source]) of the returned hypotheses."""

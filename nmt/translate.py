@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -63,14 +65,10 @@ def make_translator(run: Run, model):
                       decode.length_penalty)
 
 
-def translate_lines(run: Run, translator, lines: list[str], beam: int,
-                    batch_size: int | None = None, first_line: int = 1) -> list[str]:
-    """Translations in input order; blank lines stay blank.  Batches hold similar lengths.
-
-    Inputs longer than ``decode.max_input_length`` tokens are cut (with a warning
-    naming the line), so one odd line cannot take unbounded time or memory.
-    """
-    batch_size = batch_size or run.config.decode.batch_size
+def _encode_inputs(run: Run, lines: list[str], first_line: int) -> tuple[list[list[int]], list[int]]:
+    """Source ids of every line (cut to ``decode.max_input_length`` with a warning naming the
+    line, so one odd line cannot take unbounded time or memory) and the indices of the
+    non-blank lines, shortest first, so each batch holds similar lengths."""
     limit = run.config.decode.max_input_length
     encoded = run.src_vocab.encode(lines)
     for index, ids in enumerate(encoded):
@@ -78,15 +76,50 @@ def translate_lines(run: Run, translator, lines: list[str], beam: int,
             print(f"warning: input line {first_line + index} has {len(ids) - 1} subword tokens; "
                   f"translating the first {limit - 1} (decode.max_input_length)", file=sys.stderr)
             encoded[index] = ids[:limit - 1] + ids[-1:]
-    results = [""] * len(lines)
     todo = [i for i, line in enumerate(lines) if line.strip()]
     todo.sort(key=lambda i: len(encoded[i]))
+    return encoded, todo
+
+
+def _texts(run: Run, output: np.ndarray) -> list[str]:
+    # byte-fallback pieces can decode to line breaks; one input line, one output line
+    return [" ".join(text.splitlines()) for text in run.tgt_vocab.decode(_until_eos(output))]
+
+
+def translate_lines(run: Run, translator, lines: list[str], beam: int,
+                    batch_size: int | None = None, first_line: int = 1) -> list[str]:
+    """Translations in input order; blank lines stay blank."""
+    return [text for text, _ in scored_lines(run, translator, lines, beam, batch_size, first_line)]
+
+
+def scored_lines(run: Run, translator, lines: list[str], beam: int,
+                 batch_size: int | None = None, first_line: int = 1) -> list[tuple[str, float]]:
+    """(translation, score) per line in input order; a blank line gives ("", 0.0).  The score
+    is the log-probability (beam search: divided by the length penalty)."""
+    batch_size = batch_size or run.config.decode.batch_size
+    encoded, todo = _encode_inputs(run, lines, first_line)
+    results = [("", 0.0)] * len(lines)
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
-        output = translator(pad([encoded[i] for i in chunk]), beam)
-        for index, text in zip(chunk, run.tgt_vocab.decode(_until_eos(output))):
-            # byte-fallback pieces can decode to line breaks; one input line, one output line
-            results[index] = " ".join(text.splitlines())
+        tokens, scores = translator.scored(pad([encoded[i] for i in chunk]), beam)
+        for index, text, score in zip(chunk, _texts(run, tokens), scores):
+            results[index] = (text, float(score))
+    return results
+
+
+def nbest_lines(run: Run, translator, lines: list[str], beam: int, count: int,
+                batch_size: int | None = None, first_line: int = 1) -> list[list[tuple[str, float]]]:
+    """The ``count`` best (translation, score) of every line, best first, in input order; a
+    blank line gives ``count`` empty translations scored 0."""
+    batch_size = batch_size or run.config.decode.batch_size
+    encoded, todo = _encode_inputs(run, lines, first_line)
+    results = [[("", 0.0)] * count for _ in lines]
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        tokens, scores = translator.nbest(pad([encoded[i] for i in chunk]), beam)
+        for row, index in enumerate(chunk):
+            texts = _texts(run, tokens[row, :count])
+            results[index] = list(zip(texts, scores[row, :count].tolist()))
     return results
 
 
@@ -104,24 +137,58 @@ def _until_eos(output: np.ndarray) -> list[list[int]]:
 BATCHES_PER_BLOCK = 32
 
 
-def translate_stream(run: Run, translator, source: TextIO, sink: TextIO, beam: int) -> int:
-    """Translate ``source`` in blocks of lines; exactly one output line per input line."""
+@dataclass(frozen=True)
+class OutputFormat:
+    """What ``translate_stream`` writes per input line: the translation alone (one line),
+    with its score (``score<TAB>translation``), or the ``nbest`` best as
+    ``line<TAB>rank<TAB>score<TAB>translation`` rows; ``jsonl`` writes one JSON object per
+    input line instead."""
+
+    nbest: int = 0
+    scores: bool = False
+    jsonl: bool = False
+
+
+def translate_stream(run: Run, translator, source: TextIO, sink: TextIO, beam: int,
+                     output: OutputFormat = OutputFormat()) -> int:
+    """Translate ``source`` in blocks of lines; exactly one output line (or one group of
+    ``nbest`` rows) per input line."""
     block_size = run.config.decode.batch_size * BATCHES_PER_BLOCK
     block: list[str] = []
     count = 0
     for line in source:
         block.append(line.rstrip("\r\n"))
         if len(block) == block_size:
-            count += _flush(run, translator, block, sink, beam, count + 1)
+            count += _flush(run, translator, block, sink, beam, count + 1, output)
             block = []
     if block:
-        count += _flush(run, translator, block, sink, beam, count + 1)
+        count += _flush(run, translator, block, sink, beam, count + 1, output)
     return count
 
 
-def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, first_line: int) -> int:
-    for text in translate_lines(run, translator, block, beam, first_line=first_line):
-        sink.write(text + "\n")
+def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, first_line: int,
+           output: OutputFormat) -> int:
+    if output.nbest:
+        for line, hypotheses in enumerate(nbest_lines(run, translator, block, beam, output.nbest,
+                                                      first_line=first_line), start=first_line):
+            if output.jsonl:
+                ranked = [{"rank": rank, "score": round(score, 6), "translation": text}
+                          for rank, (text, score) in enumerate(hypotheses, start=1)]
+                sink.write(json.dumps({"line": line, "nbest": ranked}, ensure_ascii=False) + "\n")
+            else:
+                for rank, (text, score) in enumerate(hypotheses, start=1):
+                    sink.write(f"{line}\t{rank}\t{score:.6f}\t{text}\n")
+    elif output.scores or output.jsonl:
+        for line, (text, score) in enumerate(scored_lines(run, translator, block, beam, first_line=first_line),
+                                             start=first_line):
+            if output.jsonl:
+                record = {"line": line, "translation": text, **({"score": round(score, 6)} if output.scores else {})}
+                sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                sink.write(f"{score:.6f}\t{text}\n")
+    else:
+        for text in translate_lines(run, translator, block, beam, first_line=first_line):
+            sink.write(text + "\n")
     sink.flush()
     return len(block)
 

@@ -292,3 +292,29 @@ def test_score_writes_one_line_per_pair_and_refuses_unequal_files(trained, tmp_p
     assert_one_line_error(run_cli("score", "--config", str(path), "--source", str(source), "--target", str(target)),
                           f"{target}: 1 translations for the 3 lines of {source}; expected one translation per "
                           f"source line")
+
+
+@pytest.mark.slow
+def test_translate_nbest_scores_and_json_lines(trained, tmp_path):
+    _, path, _ = trained
+    text = "Guten Morgen.\n\nWie geht es dir?\n"
+    plain = run_cli("translate", "--config", str(path), "--beam", "3", stdin=text)
+    assert plain.returncode == 0, plain.stderr
+    nbest = run_cli("translate", "--config", str(path), "--beam", "3", "--nbest", "3", stdin=text)
+    assert nbest.returncode == 0, nbest.stderr
+    rows = [line.split("\t") for line in nbest.stdout.splitlines()]
+    assert [(int(r[0]), int(r[1])) for r in rows] == [(line, rank) for line in (1, 2, 3) for rank in (1, 2, 3)]
+    for line in (1, 3):
+        scores = [float(r[2]) for r in rows if int(r[0]) == line]
+        assert scores == sorted(scores, reverse=True)
+    assert [r[3] for r in rows if r[1] == "1"] == plain.stdout.splitlines()
+    scored = run_cli("translate", "--config", str(path), "--beam", "3", "--scores", stdin=text)
+    pairs = [line.split("\t") for line in scored.stdout.splitlines()]
+    assert [p[1] for p in pairs] == plain.stdout.splitlines()
+    assert [float(p[0]) for p in pairs] == [float(r[2]) for r in rows if r[1] == "1"]
+    jsonl = run_cli("translate", "--config", str(path), "--beam", "3", "--nbest", "2", "--jsonl", stdin=text)
+    records = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [r["line"] for r in records] == [1, 2, 3] and [len(r["nbest"]) for r in records] == [2, 2, 2]
+    assert records[0]["nbest"][0]["translation"] == plain.stdout.splitlines()[0]
+    assert_one_line_error(run_cli("translate", "--config", str(path), "--beam", "3", "--nbest", "4", stdin=text),
+                          "--nbest: expected a value between 1 and the beam size (3), got 4")

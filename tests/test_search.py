@@ -167,3 +167,20 @@ def test_forced_decoding_of_one_pair_does_not_depend_on_its_batch(reverser):
              for i in range(len(sources))]
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert (together < 0).all()
+
+
+def test_nbest_is_the_whole_beam_best_first_scored_as_forced_decoding(reverser):
+    from nmt.scoring import score_batch
+
+    sources, *_ = reverse_batch(np.random.default_rng(7), 16)
+    translator = Translator(reverser, 1.0, 2, 0.0)  # no length penalty: scores are log-probabilities
+    tokens, scores = translator.nbest(sources, 4)
+    assert tokens.shape[:2] == scores.shape == (16, 4)
+    assert (np.diff(scores, axis=1) <= 0).all(), "ranks are sorted by score"
+    best_tokens, best_scores = translator.scored(sources, 4)
+    np.testing.assert_array_equal(tokens[:, 0, :best_tokens.shape[1]], best_tokens)
+    np.testing.assert_allclose(scores[:, 0], best_scores, atol=1e-6)
+    for rank in range(4):
+        totals, _ = score_batch(reverser, sources, tokens[:, rank])
+        np.testing.assert_allclose(totals, scores[:, rank], atol=1e-4)
+    assert all(len({tuple(strip(t)) for t in row}) == 4 for row in tokens), "the hypotheses differ"
