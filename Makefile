@@ -27,7 +27,7 @@ train-distributed: install
 	@$(NMT) train-distributed --workers $(or $(WORKERS),2) --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
 translate: install
-	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(NBEST),--nbest $(NBEST)) $(if $(SCORES),--scores) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
+	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(NBEST),--nbest $(NBEST)) $(if $(SCORES),--scores) $(if $(PREFIX),--prefix-file $(PREFIX)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
 # the log-probability of each SOURCE/TARGET line pair under the model (forced decoding)
 score: install
@@ -77,7 +77,7 @@ RECIPE_MINUTES ?= 12
 SEEDS ?= 1,2
 recipes: install
 	@$(NMT) compare --config configs/default.yaml --seeds $(SEEDS) --output docs/recipes-ding \
-		--variant "base:" --variant "lstm: model.cell=lstm" \
+		--variant "base:" --variant "lstm: model.cell=lstm" --variant "gru: model.cell=gru" \
 		--variant "reg: model.dropout=0.5 train.label_smoothing=0.1" \
 		--variant "reg-cosine: model.dropout=0.5 train.label_smoothing=0.1 train.schedule=cosine" \
 		--variant "reg-cosine-vocab2k: model.dropout=0.5 train.label_smoothing=0.1 train.schedule=cosine tokenizer.vocab_size=2000" \

@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
                                   "divided by the length penalty)")
             sub.add_argument("--jsonl", action="store_true",
                              help="write one JSON object per input line instead of text")
+            sub.add_argument("--prefix-file", help="each translation starts with the same line of this "
+                                                   "file and completes it (a blank line: no prefix)")
+            sub.add_argument("--tab-prefix", action="store_true",
+                             help="input lines are 'source<TAB>prefix': complete each prefix")
         if name == "score":
             sub.add_argument("--source", required=True, help="source sentences, one per line")
             sub.add_argument("--target", required=True, help="their translations, line by line")
@@ -185,6 +189,10 @@ def cmd_translate(args) -> None:
         raise NmtError(f"{args.input}: input file not found")
     if args.output and not Path(args.output).parent.is_dir():
         raise NmtError(f"{args.output}: cannot write the output (No such file or directory)")
+    if args.prefix_file and not Path(args.prefix_file).is_file():
+        raise NmtError(f"{args.prefix_file}: prefix file not found")
+    if args.prefix_file and args.tab_prefix:
+        raise NmtError("--prefix-file and --tab-prefix: expected one of them, not both")
     if args.nbest and not 1 <= args.nbest <= beam:
         raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
     quiet_tensorflow()
@@ -193,7 +201,8 @@ def cmd_translate(args) -> None:
     model = load_model(run, args.weights)
     translator = make_translator(run, model)
     output = OutputFormat(args.nbest, args.scores, args.jsonl)
-    if args.input is None and sys.stdin.isatty() and output == OutputFormat():
+    prefixed = bool(args.prefix_file or args.tab_prefix)
+    if args.input is None and sys.stdin.isatty() and output == OutputFormat() and not prefixed:
         repl(run, model, translator, beam, Path.home() / ".nmt_history")
         return
     source = (open(args.input, encoding="utf-8", errors="replace", newline="\n") if args.input
@@ -203,8 +212,11 @@ def cmd_translate(args) -> None:
         sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     except OSError as error:
         raise NmtError(f"{args.output}: cannot write the output ({error.strerror})") from None
+    prefixes = open(args.prefix_file, encoding="utf-8", errors="replace", newline="\n") if args.prefix_file else None
     with source:
-        translate_stream(run, translator, source, sink, beam, output)
+        translate_stream(run, translator, source, sink, beam, output, prefixes, args.tab_prefix)
+    if prefixes:
+        prefixes.close()
     if args.output:
         sink.close()
 

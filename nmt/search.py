@@ -43,12 +43,32 @@ def _no_empty_output(t, vocab):
     return tf.where((tf.range(vocab) == EOS_ID) & tf.equal(t, 0), -1e9, 0.0)
 
 
+def _prefix_limits(limits, prefix):
+    """Length limits that leave room for a forced prefix and at least one more token."""
+    if prefix is None:
+        return limits
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(prefix, PAD_ID), tf.int32), axis=1)
+    return tf.maximum(limits, lengths + 1)
+
+
+def _forced(prefix, t, vocab):
+    """0 where a token is allowed at step ``t``, -1e9 elsewhere: while a sentence's prefix
+    (PAD-padded ids) lasts, only its next token is allowed."""
+    if prefix is None:
+        return tf.zeros([1, vocab])
+    width = tf.shape(prefix)[1]
+    token = tf.where(t < width, prefix[:, tf.minimum(t, width - 1)], PAD_ID)
+    allowed = tf.equal(tf.range(vocab)[None, :], token[:, None]) | tf.equal(token, PAD_ID)[:, None]
+    return tf.where(allowed, 0.0, -1e9)
+
+
 def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
-                  with_attention: bool = False) -> Hypotheses:
-    """The most likely next token at every step, and the summed log-probability of them."""
+                  with_attention: bool = False, prefix=None) -> Hypotheses:
+    """The most likely next token at every step, and the summed log-probability of them;
+    each output starts with its row of ``prefix`` (PAD-padded target ids), if given."""
     memory, mask, keys, states = _start(model, source)
     batch = tf.shape(source)[0]
-    limits = _length_limits(source, ratio, offset)
+    limits = _prefix_limits(_length_limits(source, ratio, offset), prefix)
     tokens = tf.fill([batch], BOS_ID)
     finished = tf.zeros([batch], tf.bool)
     scores = tf.zeros([batch])
@@ -61,7 +81,8 @@ def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
     def body(t, tokens, states, finished, scores, output, attention):
         logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask)
         logits = tf.cast(logits, tf.float32)
-        tokens = tf.argmax(logits + _no_empty_output(t, tf.shape(logits)[-1]), axis=-1,
+        vocab = tf.shape(logits)[-1]
+        tokens = tf.argmax(logits + _no_empty_output(t, vocab) + _forced(prefix, t, vocab), axis=-1,
                            output_type=tf.int32)
         log_prob = tf.gather(logits, tokens, batch_dims=1) - tf.reduce_logsumexp(logits, axis=-1)
         scores += tf.where(finished, 0.0, log_prob)
@@ -86,13 +107,15 @@ def _gather_beams(tensor, beam_index, batch, beam):
 
 
 def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int,
-                with_attention: bool = False, nbest: bool = False) -> Hypotheses:
+                with_attention: bool = False, nbest: bool = False, prefix=None) -> Hypotheses:
     """The best of ``beam`` hypotheses per sentence under the length penalty; with ``nbest``
-    all of them, best first (tokens [batch, beam, time], scores [batch, beam])."""
+    all of them, best first (tokens [batch, beam, time], scores [batch, beam]).  Each
+    hypothesis starts with its row of ``prefix`` (PAD-padded target ids), if given."""
     batch = tf.shape(source)[0]
     tiled_source = tf.repeat(source, beam, axis=0)
     memory, mask, keys, states = _start(model, tiled_source)
-    limits = tf.reshape(_length_limits(tiled_source, ratio, offset), [batch, beam])
+    limits = _prefix_limits(_length_limits(source, ratio, offset), prefix)
+    limits = tf.tile(limits[:, None], [1, beam])
     first = tf.concat([tf.zeros([1]), tf.fill([beam - 1], -1e9)], 0)
     scores = tf.tile(first[None, :], [batch, 1])
     tokens = tf.fill([batch * beam], BOS_ID)
@@ -111,7 +134,7 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
         # A finished hypothesis can only be extended by PAD, at no cost.
         pad_only = tf.where(tf.range(vocab) == PAD_ID, 0.0, -1e9)
         log_probs = tf.where(finished[:, :, None], pad_only[None, None, :],
-                             log_probs + _no_empty_output(t, vocab))
+                             log_probs + _no_empty_output(t, vocab) + _forced(prefix, t, vocab)[:, None, :])
         total = tf.reshape(scores[:, :, None] + log_probs, [batch, beam * vocab])
         scores, flat_index = tf.math.top_k(total, k=beam)
         beam_index, new_tokens = flat_index // vocab, flat_index % vocab
@@ -157,36 +180,43 @@ class Translator:
         self.ratio, self.offset, self.length_penalty = ratio, offset, length_penalty
         self._compiled: dict[tuple[int, bool], tf.types.experimental.PolymorphicFunction] = {}
 
-    def _function(self, beam: int, with_attention: bool = False, nbest: bool = False):
-        key = (beam, with_attention, nbest)
+    def _function(self, beam: int, with_attention: bool = False, nbest: bool = False,
+                  prefixed: bool = False):
+        key = (beam, with_attention, nbest, prefixed)
         if key not in self._compiled:
             spec = tf.TensorSpec([None, None], tf.int32)
 
-            def run(source):
+            def run(source, prefix=None):
                 if beam == 1 and not nbest:
-                    return greedy_search(self.model, source, self.ratio, self.offset, with_attention)
+                    return greedy_search(self.model, source, self.ratio, self.offset, with_attention, prefix)
                 return beam_search(self.model, source, beam, self.length_penalty,
-                                   self.ratio, self.offset, with_attention, nbest)
+                                   self.ratio, self.offset, with_attention, nbest, prefix)
 
-            self._compiled[key] = tf.function(run, input_signature=[spec])
+            self._compiled[key] = tf.function(run, input_signature=[spec, spec] if prefixed else [spec])
         return self._compiled[key]
 
-    def __call__(self, source, beam: int = 1):
-        """Token ids [batch, time] of the returned hypotheses."""
-        return self._function(beam)(tf.convert_to_tensor(source, tf.int32)).tokens.numpy()
+    def _search(self, source, prefix=None, **settings):
+        function = self._function(prefixed=prefix is not None, **settings)
+        source = tf.convert_to_tensor(source, tf.int32)
+        return function(source) if prefix is None else function(source, tf.convert_to_tensor(prefix, tf.int32))
 
-    def scored(self, source, beam: int = 1):
+    def __call__(self, source, beam: int = 1, prefix=None):
+        """Token ids [batch, time] of the returned hypotheses (each starting with its row of
+        ``prefix``, PAD-padded target ids, if given)."""
+        return self._search(source, prefix, beam=beam).tokens.numpy()
+
+    def scored(self, source, beam: int = 1, prefix=None):
         """(tokens [batch, time], scores [batch]) of the returned hypotheses."""
-        found = self._function(beam)(tf.convert_to_tensor(source, tf.int32))
+        found = self._search(source, prefix, beam=beam)
         return found.tokens.numpy(), found.scores.numpy()
 
-    def nbest(self, source, beam: int):
+    def nbest(self, source, beam: int, prefix=None):
         """(tokens [batch, beam, time], scores [batch, beam]): every hypothesis of the beam,
         best first, scored as the returned one is."""
-        found = self._function(beam, nbest=True)(tf.convert_to_tensor(source, tf.int32))
+        found = self._search(source, prefix, beam=beam, nbest=True)
         return found.tokens.numpy(), found.scores.numpy()
 
     def with_attention(self, source, beam: int = 1):
         """(tokens [batch, time], attention [batch, time, source]) of the returned hypotheses."""
-        found = self._function(beam, True)(tf.convert_to_tensor(source, tf.int32))
+        found = self._search(source, beam=beam, with_attention=True)
         return found.tokens.numpy(), found.attention.numpy()

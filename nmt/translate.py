@@ -81,42 +81,61 @@ def _encode_inputs(run: Run, lines: list[str], first_line: int) -> tuple[list[li
     return encoded, todo
 
 
+def _prefix_ids(run: Run, prefixes: list[str] | None) -> list[list[int]] | None:
+    """Target ids of each line's required start (no EOS); None when there are no prefixes."""
+    if prefixes is None:
+        return None
+    return [ids[:-1] if text.strip() else [] for ids, text in zip(run.tgt_vocab.encode(prefixes), prefixes)]
+
+
+def _padded_prefixes(prefix_ids: list[list[int]] | None, chunk: list[int]) -> np.ndarray | None:
+    if prefix_ids is None:
+        return None
+    rows = [prefix_ids[i] for i in chunk]
+    return pad(rows) if any(rows) else np.zeros((len(rows), 1), np.int32)
+
+
 def _texts(run: Run, output: np.ndarray) -> list[str]:
     # byte-fallback pieces can decode to line breaks; one input line, one output line
     return [" ".join(text.splitlines()) for text in run.tgt_vocab.decode(_until_eos(output))]
 
 
-def translate_lines(run: Run, translator, lines: list[str], beam: int,
-                    batch_size: int | None = None, first_line: int = 1) -> list[str]:
-    """Translations in input order; blank lines stay blank."""
-    return [text for text, _ in scored_lines(run, translator, lines, beam, batch_size, first_line)]
+def translate_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
+                    first_line: int = 1, prefixes: list[str] | None = None) -> list[str]:
+    """Translations in input order; blank lines stay blank.  With ``prefixes`` (one per line,
+    blank for none) each translation starts with its line's prefix and completes it."""
+    return [text for text, _ in scored_lines(run, translator, lines, beam, batch_size, first_line, prefixes)]
 
 
-def scored_lines(run: Run, translator, lines: list[str], beam: int,
-                 batch_size: int | None = None, first_line: int = 1) -> list[tuple[str, float]]:
+def scored_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
+                 first_line: int = 1, prefixes: list[str] | None = None) -> list[tuple[str, float]]:
     """(translation, score) per line in input order; a blank line gives ("", 0.0).  The score
     is the log-probability (beam search: divided by the length penalty)."""
     batch_size = batch_size or run.config.decode.batch_size
     encoded, todo = _encode_inputs(run, lines, first_line)
+    prefix_ids = _prefix_ids(run, prefixes)
     results = [("", 0.0)] * len(lines)
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
-        tokens, scores = translator.scored(pad([encoded[i] for i in chunk]), beam)
+        tokens, scores = translator.scored(pad([encoded[i] for i in chunk]), beam,
+                                           _padded_prefixes(prefix_ids, chunk))
         for index, text, score in zip(chunk, _texts(run, tokens), scores):
             results[index] = (text, float(score))
     return results
 
 
-def nbest_lines(run: Run, translator, lines: list[str], beam: int, count: int,
-                batch_size: int | None = None, first_line: int = 1) -> list[list[tuple[str, float]]]:
+def nbest_lines(run: Run, translator, lines: list[str], beam: int, count: int, batch_size: int | None = None,
+                first_line: int = 1, prefixes: list[str] | None = None) -> list[list[tuple[str, float]]]:
     """The ``count`` best (translation, score) of every line, best first, in input order; a
     blank line gives ``count`` empty translations scored 0."""
     batch_size = batch_size or run.config.decode.batch_size
     encoded, todo = _encode_inputs(run, lines, first_line)
+    prefix_ids = _prefix_ids(run, prefixes)
     results = [[("", 0.0)] * count for _ in lines]
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
-        tokens, scores = translator.nbest(pad([encoded[i] for i in chunk]), beam)
+        tokens, scores = translator.nbest(pad([encoded[i] for i in chunk]), beam,
+                                          _padded_prefixes(prefix_ids, chunk))
         for row, index in enumerate(chunk):
             texts = _texts(run, tokens[row, :count])
             results[index] = list(zip(texts, scores[row, :count].tolist()))
@@ -150,27 +169,41 @@ class OutputFormat:
 
 
 def translate_stream(run: Run, translator, source: TextIO, sink: TextIO, beam: int,
-                     output: OutputFormat = OutputFormat()) -> int:
+                     output: OutputFormat = OutputFormat(), prefixes: TextIO | None = None,
+                     tab_prefix: bool = False) -> int:
     """Translate ``source`` in blocks of lines; exactly one output line (or one group of
-    ``nbest`` rows) per input line."""
+    ``nbest`` rows) per input line.  A translation starts with the same line of
+    ``prefixes``, or with what follows a TAB in the input line when ``tab_prefix``."""
     block_size = run.config.decode.batch_size * BATCHES_PER_BLOCK
     block: list[str] = []
+    starts: list[str] | None = [] if prefixes is not None or tab_prefix else None
     count = 0
     for line in source:
-        block.append(line.rstrip("\r\n"))
+        text = line.rstrip("\r\n")
+        if tab_prefix:
+            text, _, start = text.partition("\t")
+            starts.append(start)
+        elif prefixes is not None:
+            start = prefixes.readline()
+            if not start:
+                raise NmtError(f"{prefixes.name}: ends after {count + len(block)} prefixes, before the input "
+                               f"does; expected one prefix per input line")
+            starts.append(start.rstrip("\r\n"))
+        block.append(text)
         if len(block) == block_size:
-            count += _flush(run, translator, block, sink, beam, count + 1, output)
-            block = []
+            count += _flush(run, translator, block, sink, beam, count + 1, output, starts)
+            block, starts = [], (None if starts is None else [])
     if block:
-        count += _flush(run, translator, block, sink, beam, count + 1, output)
+        count += _flush(run, translator, block, sink, beam, count + 1, output, starts)
     return count
 
 
 def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, first_line: int,
-           output: OutputFormat) -> int:
+           output: OutputFormat, prefixes: list[str] | None = None) -> int:
+    where = {"first_line": first_line, "prefixes": prefixes}
     if output.nbest:
-        for line, hypotheses in enumerate(nbest_lines(run, translator, block, beam, output.nbest,
-                                                      first_line=first_line), start=first_line):
+        for line, hypotheses in enumerate(nbest_lines(run, translator, block, beam, output.nbest, **where),
+                                          start=first_line):
             if output.jsonl:
                 ranked = [{"rank": rank, "score": round(score, 6), "translation": text}
                           for rank, (text, score) in enumerate(hypotheses, start=1)]
@@ -179,15 +212,14 @@ def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, firs
                 for rank, (text, score) in enumerate(hypotheses, start=1):
                     sink.write(f"{line}\t{rank}\t{score:.6f}\t{text}\n")
     elif output.scores or output.jsonl:
-        for line, (text, score) in enumerate(scored_lines(run, translator, block, beam, first_line=first_line),
-                                             start=first_line):
+        for line, (text, score) in enumerate(scored_lines(run, translator, block, beam, **where), start=first_line):
             if output.jsonl:
                 record = {"line": line, "translation": text, **({"score": round(score, 6)} if output.scores else {})}
                 sink.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
                 sink.write(f"{score:.6f}\t{text}\n")
     else:
-        for text in translate_lines(run, translator, block, beam, first_line=first_line):
+        for text in translate_lines(run, translator, block, beam, **where):
             sink.write(text + "\n")
     sink.flush()
     return len(block)

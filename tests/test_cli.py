@@ -318,3 +318,23 @@ def test_translate_nbest_scores_and_json_lines(trained, tmp_path):
     assert records[0]["nbest"][0]["translation"] == plain.stdout.splitlines()[0]
     assert_one_line_error(run_cli("translate", "--config", str(path), "--beam", "3", "--nbest", "4", stdin=text),
                           "--nbest: expected a value between 1 and the beam size (3), got 4")
+
+
+@pytest.mark.slow
+def test_translate_completes_prefixes_from_a_file_or_after_a_tab(trained, tmp_path):
+    _, path, _ = trained
+    sources = "Guten Morgen.\nWie geht es dir?\nDanke.\n"
+    free = run_cli("translate", "--config", str(path), "--beam", "2", stdin=sources).stdout.splitlines()
+    prefixes = tmp_path / "prefixes.en"
+    prefixes.write_text(f"Maybe\n{free[1].split()[0] if free[1].split() else ''}\n\n", encoding="utf-8")
+    result = run_cli("translate", "--config", str(path), "--beam", "2", "--prefix-file", str(prefixes), stdin=sources)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Maybe") and lines[1:] == free[1:]  # its own first word, or none: unchanged
+    tabbed = "".join(f"{s}\t{p}\n" for s, p in zip(sources.splitlines(), prefixes.read_text().splitlines()))
+    tab = run_cli("translate", "--config", str(path), "--beam", "2", "--tab-prefix", stdin=tabbed)
+    assert tab.stdout == result.stdout
+    prefixes.write_text("Maybe\n", encoding="utf-8")
+    assert_one_line_error(run_cli("translate", "--config", str(path), "--prefix-file", str(prefixes), stdin=sources),
+                          f"{prefixes}: ends after 1 prefixes, before the input does; expected one prefix per "
+                          f"input line")

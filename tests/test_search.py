@@ -184,3 +184,16 @@ def test_nbest_is_the_whole_beam_best_first_scored_as_forced_decoding(reverser):
         totals, _ = score_batch(reverser, sources, tokens[:, rank])
         np.testing.assert_allclose(totals, scores[:, rank], atol=1e-4)
     assert all(len({tuple(strip(t)) for t in row}) == 4 for row in tokens), "the hypotheses differ"
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_prefix_is_kept_and_its_own_start_changes_nothing(reverser, beam):
+    translator = Translator(reverser, 1.0, 2, 1.0)
+    sources, *_ = reverse_batch(np.random.default_rng(8), 30)
+    free = translator(sources, beam)
+    starts = [strip(row)[:k] for row, k in zip(free, np.random.default_rng(9).integers(1, 4, 30))]
+    np.testing.assert_array_equal(translator(sources, beam, pad(starts)), free)
+    odd = [[13, 4], [5], [12, 12, 12]] * 10  # prefixes the model would not choose
+    forced = translator(sources, beam, pad(odd))
+    assert all(list(row[:len(start)]) == start for row, start in zip(forced, odd))
+    assert all(EOS_ID in row for row in forced), "the search goes on after the prefix and ends"
