@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -228,8 +229,28 @@ def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, firs
 HELP = """Type a sentence and press Enter to translate it.
   :beam N        use beam search with N hypotheses (1 = greedy)
   :show [TEXT]   plot encoder gates and attention for TEXT (default: the last sentence)
+  :prefix TEXT   the best completions of the last translation that start with TEXT
+                 (your own start of it); also :p TEXT
   :help          show this help
   :quit          leave (Ctrl-D and Ctrl-C work too)"""
+
+
+COMPLETIONS = 3  # completions :prefix shows (more with a wider beam)
+
+
+def show_completions(run: Run, translator, sentence: str, prefix: str, beam: int) -> None:
+    """The distinct best completions of ``prefix`` as a translation of ``sentence``, numbered,
+    with how long the search took."""
+    started = time.perf_counter()
+    found = nbest_lines(run, translator, [sentence], beam, beam, prefixes=[prefix])[0]
+    elapsed = time.perf_counter() - started
+    seen: list[str] = []
+    for text, _ in found:
+        if text and text not in seen:
+            seen.append(text)
+    for rank, text in enumerate(seen, start=1):
+        print(f"  {rank}. {text}")
+    print(f"({elapsed * 1000:.0f} ms)", file=sys.stderr)
 
 
 def repl(run: Run, model, translator, beam: int, history_file: Path) -> None:
@@ -261,6 +282,8 @@ def repl(run: Run, model, translator, beam: int, history_file: Path) -> None:
                 elif command == ":beam" and argument.strip().isdigit() and 1 <= int(argument) <= 100:
                     beam = int(argument)
                     print(f"beam size {beam}")
+                elif command in (":prefix", ":p") and last:
+                    show_completions(run, translator, last, argument.strip(), max(beam, COMPLETIONS))
                 elif command == ":show" and (argument.strip() or last):
                     from nmt.inspection import inspect_sentence
 

@@ -1,0 +1,59 @@
+"""The interactive translator, driven through a pseudo-terminal as a person would use it."""
+
+from __future__ import annotations
+
+import sys
+
+import pexpect
+import pytest
+from helpers import REPO
+
+PROMPT = "de> "
+
+
+def start(run, tmp_path) -> pexpect.spawn:
+    """`nmt translate --run RUN` on a terminal, with its history file under ``tmp_path``."""
+    child = pexpect.spawn(sys.executable, ["-m", "nmt.cli", "translate", "--run", str(run), "--beam", "2"],
+                          cwd=str(REPO), env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin",
+                                              "TF_CPP_MIN_LOG_LEVEL": "3"},
+                          encoding="utf-8", timeout=120)
+    child.expect("beam 2. :help for commands.")
+    child.expect_exact(PROMPT)
+    return child
+
+
+def answer(child: pexpect.spawn, line: str) -> str:
+    """What the screen shows between sending ``line`` and the next prompt."""
+    child.sendline(line)
+    child.expect_exact(PROMPT)
+    return child.before.replace("\r\n", "\n").split("\n", 1)[1]  # drop the echoed input
+
+
+@pytest.mark.slow
+def test_repl_translates_completes_and_obeys_its_commands(trained_run, tmp_path):
+    child = start(trained_run, tmp_path)
+    assert ":prefix TEXT" in answer(child, ":help")
+    assert answer(child, "Guten Morgen.").count("\n") == 1  # one line (this 6-update model's is empty)
+    assert answer(child, ":beam 3").strip() == "beam size 3"
+    assert answer(child, ":beam 0").strip() == "unknown command ':beam 0'; :help lists the commands"
+    completions = answer(child, ":prefix Maybe").strip().splitlines()
+    numbered = [line.strip() for line in completions if line.strip()[:2] in ("1.", "2.", "3.")]
+    assert numbered and all(line.split(". ", 1)[1].startswith("Maybe") for line in numbered)
+    assert completions[-1].strip().endswith(" ms)")
+    assert "unknown command" in answer(child, ":nonsense")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    history = (tmp_path / ".nmt_history").read_text(encoding="utf-8")
+    assert "Guten Morgen." in history and ":prefix Maybe" in history
+
+
+@pytest.mark.slow
+def test_repl_leaves_on_ctrl_d_and_on_ctrl_c(trained_run, tmp_path):
+    for key in ("\x04", "\x03"):
+        child = start(trained_run, tmp_path)
+        child.send(key)
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0, key
