@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
                                   "divided by the length penalty)")
             sub.add_argument("--jsonl", action="store_true",
                              help="write one JSON object per input line instead of text")
+            sub.add_argument("--alignments", action="store_true",
+                             help="write 'translation<TAB>alignment': source-target word index pairs "
+                                  "(0-based) from the attention")
             sub.add_argument("--prefix-file", help="each translation starts with the same line of this "
                                                    "file and completes it (a blank line: no prefix)")
             sub.add_argument("--tab-prefix", action="store_true",
@@ -193,6 +196,9 @@ def cmd_translate(args) -> None:
         raise NmtError(f"{args.prefix_file}: prefix file not found")
     if args.prefix_file and args.tab_prefix:
         raise NmtError("--prefix-file and --tab-prefix: expected one of them, not both")
+    if args.alignments and (args.nbest or args.scores or args.prefix_file or args.tab_prefix):
+        raise NmtError("--alignments: expected on its own (or with --jsonl), not with --nbest, --scores "
+                       "or a prefix")
     if args.nbest and not 1 <= args.nbest <= beam:
         raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
     quiet_tensorflow()
@@ -200,7 +206,7 @@ def cmd_translate(args) -> None:
 
     model = load_model(run, args.weights)
     translator = make_translator(run, model)
-    output = OutputFormat(args.nbest, args.scores, args.jsonl)
+    output = OutputFormat(args.nbest, args.scores, args.jsonl, args.alignments)
     prefixed = bool(args.prefix_file or args.tab_prefix)
     if args.input is None and sys.stdin.isatty() and output == OutputFormat() and not prefixed:
         repl(run, model, translator, beam, Path.home() / ".nmt_history")

@@ -143,6 +143,25 @@ def nbest_lines(run: Run, translator, lines: list[str], beam: int, count: int, b
     return results
 
 
+def aligned_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
+                  first_line: int = 1) -> list[tuple[str, list[tuple[int, int]]]]:
+    """(translation, word alignment) per line in input order (see ``nmt.alignment``)."""
+    from nmt.alignment import hard_alignment
+
+    batch_size = batch_size or run.config.decode.batch_size
+    encoded, todo = _encode_inputs(run, lines, first_line)
+    results: list[tuple[str, list[tuple[int, int]]]] = [("", [])] * len(lines)
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        tokens, attention = translator.with_attention(pad([encoded[i] for i in chunk]), beam)
+        outputs = _until_eos(tokens)
+        for row, (index, text) in enumerate(zip(chunk, _texts(run, tokens))):
+            source_pieces = [run.src_vocab.piece(i) for i in encoded[index][:-1]]
+            target_pieces = [run.tgt_vocab.piece(i) for i in outputs[row] if i]
+            results[index] = (text, hard_alignment(attention[row], source_pieces, target_pieces))
+    return results
+
+
 def _until_eos(output: np.ndarray) -> list[list[int]]:
     from nmt.vocab import EOS_ID
 
@@ -160,13 +179,15 @@ BATCHES_PER_BLOCK = 32
 @dataclass(frozen=True)
 class OutputFormat:
     """What ``translate_stream`` writes per input line: the translation alone (one line),
-    with its score (``score<TAB>translation``), or the ``nbest`` best as
+    with its score (``score<TAB>translation``) or its word alignment
+    (``translation<TAB>alignment``), or the ``nbest`` best as
     ``line<TAB>rank<TAB>score<TAB>translation`` rows; ``jsonl`` writes one JSON object per
     input line instead."""
 
     nbest: int = 0
     scores: bool = False
     jsonl: bool = False
+    alignments: bool = False
 
 
 def translate_stream(run: Run, translator, source: TextIO, sink: TextIO, beam: int,
@@ -212,6 +233,16 @@ def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, firs
             else:
                 for rank, (text, score) in enumerate(hypotheses, start=1):
                     sink.write(f"{line}\t{rank}\t{score:.6f}\t{text}\n")
+    elif output.alignments:
+        from nmt.alignment import pharaoh
+
+        for line, (text, pairs) in enumerate(aligned_lines(run, translator, block, beam, first_line=first_line),
+                                             start=first_line):
+            if output.jsonl:
+                sink.write(json.dumps({"line": line, "translation": text, "alignment": pairs},
+                                      ensure_ascii=False) + "\n")
+            else:
+                sink.write(f"{text}\t{pharaoh(pairs)}\n")
     elif output.scores or output.jsonl:
         for line, (text, score) in enumerate(scored_lines(run, translator, block, beam, **where), start=first_line):
             if output.jsonl:

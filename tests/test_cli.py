@@ -338,3 +338,20 @@ def test_translate_completes_prefixes_from_a_file_or_after_a_tab(trained, tmp_pa
     assert_one_line_error(run_cli("translate", "--config", str(path), "--prefix-file", str(prefixes), stdin=sources),
                           f"{prefixes}: ends after 1 prefixes, before the input does; expected one prefix per "
                           f"input line")
+
+
+@pytest.mark.slow
+def test_translate_alignments_link_words_of_the_two_sides(trained, tmp_path):
+    _, path, _ = trained
+    text = "Guten Morgen.\n\nWie geht es dir?\n"
+    plain = run_cli("translate", "--config", str(path), "--beam", "2", stdin=text).stdout.splitlines()
+    result = run_cli("translate", "--config", str(path), "--beam", "2", "--alignments", stdin=text)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [row[0] for row in rows] == plain and rows[1] == ["", ""]
+    for (translation, pairs), source in zip(rows, text.splitlines()):
+        for pair in pairs.split():
+            s, t = map(int, pair.split("-"))
+            assert 0 <= s < len(source.split()) and 0 <= t < len(translation.split())
+    assert_one_line_error(run_cli("translate", "--config", str(path), "--alignments", "--nbest", "1", stdin=text),
+                          "--alignments: expected on its own (or with --jsonl), not with --nbest, --scores or a prefix")
