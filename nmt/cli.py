@@ -100,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
                                   "divided by the length penalty)")
             sub.add_argument("--jsonl", action="store_true",
                              help="write one JSON object per input line instead of text")
+            sub.add_argument("--sample", action="store_true",
+                             help="draw each token from the model's distribution instead of searching "
+                                  "(for back-translation and diverse outputs; the beam size is ignored)")
+            sub.add_argument("--temperature", type=float, default=1.0,
+                             help="with --sample: below 1 sharpens, above 1 flattens the distribution (default 1)")
+            sub.add_argument("--top-k", type=int, default=0,
+                             help="with --sample: draw only from the K most likely tokens (default 0: all)")
+            sub.add_argument("--seed", type=int, default=1,
+                             help="with --sample: the same seed and input give the same output (default 1)")
             sub.add_argument("--alignments", action="store_true",
                              help="write 'translation<TAB>alignment': source-target word index pairs "
                                   "(0-based) from the attention")
@@ -199,13 +208,16 @@ def cmd_translate(args) -> None:
     if args.alignments and (args.nbest or args.scores or args.prefix_file or args.tab_prefix):
         raise NmtError("--alignments: expected on its own (or with --jsonl), not with --nbest, --scores "
                        "or a prefix")
+    sampling = _sampling(args)
     if args.nbest and not 1 <= args.nbest <= beam:
         raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
     quiet_tensorflow()
     from nmt.translate import OutputFormat, load_model, make_translator, repl, translate_stream
 
     model = load_model(run, args.weights)
-    translator = make_translator(run, model)
+    translator = make_translator(run, model, sampling)
+    if sampling:
+        beam = 1
     output = OutputFormat(args.nbest, args.scores, args.jsonl, args.alignments)
     prefixed = bool(args.prefix_file or args.tab_prefix)
     if args.input is None and sys.stdin.isatty() and output == OutputFormat() and not prefixed:
@@ -225,6 +237,24 @@ def cmd_translate(args) -> None:
         prefixes.close()
     if args.output:
         sink.close()
+
+
+def _sampling(args):
+    """The translate command's sampling settings, checked; None without --sample."""
+    if not args.sample:
+        if args.temperature != 1.0 or args.top_k or args.seed != 1:
+            raise NmtError("--temperature, --top-k and --seed: expected together with --sample")
+        return None
+    if not args.temperature > 0:
+        raise NmtError(f"--temperature: expected a number above 0, got {args.temperature}")
+    if args.top_k < 0:
+        raise NmtError(f"--top-k: expected 0 (all tokens) or more, got {args.top_k}")
+    if args.nbest:
+        raise NmtError("--sample: draws one translation per line; expected no --nbest")
+    quiet_tensorflow()  # before nmt.search imports TensorFlow
+    from nmt.search import Sampling
+
+    return Sampling(args.temperature, args.top_k, args.seed)
 
 
 def _read_lines(path: str) -> list[str]:

@@ -62,10 +62,32 @@ def _forced(prefix, t, vocab):
     return tf.where(allowed, 0.0, -1e9)
 
 
+class Sampling(NamedTuple):
+    """Draw each token instead of taking the most likely: from the distribution sharpened
+    (temperature < 1) or flattened (> 1), limited to the ``top_k`` most likely (0: all)."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    seed: int = 1
+
+
+def _sample(logits, t, sampling: Sampling):
+    """One token per row; the same seed, inputs and batches give the same draws.  PAD and BOS
+    are never drawn (they are not output tokens)."""
+    special = tf.equal(tf.range(tf.shape(logits)[-1]), PAD_ID) | tf.equal(tf.range(tf.shape(logits)[-1]), BOS_ID)
+    scaled = tf.where(special, -1e9, logits / sampling.temperature)
+    if sampling.top_k:
+        kth = tf.math.top_k(scaled, k=tf.minimum(sampling.top_k, tf.shape(scaled)[-1])).values[:, -1:]
+        scaled = tf.where(scaled < kth, -1e9, scaled)
+    seed = tf.stack([tf.constant(sampling.seed, tf.int32), tf.cast(t, tf.int32)])
+    return tf.random.stateless_categorical(scaled, 1, seed=seed, dtype=tf.int32)[:, 0]
+
+
 def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
-                  with_attention: bool = False, prefix=None) -> Hypotheses:
-    """The most likely next token at every step, and the summed log-probability of them;
-    each output starts with its row of ``prefix`` (PAD-padded target ids), if given."""
+                  with_attention: bool = False, prefix=None, sampling: Sampling | None = None) -> Hypotheses:
+    """The most likely next token at every step (or a drawn one, with ``sampling``), and the
+    summed log-probability of them; each output starts with its row of ``prefix``
+    (PAD-padded target ids), if given."""
     memory, mask, keys, states = _start(model, source)
     batch = tf.shape(source)[0]
     limits = _prefix_limits(_length_limits(source, ratio, offset), prefix)
@@ -82,8 +104,9 @@ def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
         logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask)
         logits = tf.cast(logits, tf.float32)
         vocab = tf.shape(logits)[-1]
-        tokens = tf.argmax(logits + _no_empty_output(t, vocab) + _forced(prefix, t, vocab), axis=-1,
-                           output_type=tf.int32)
+        allowed = logits + _no_empty_output(t, vocab) + _forced(prefix, t, vocab)
+        tokens = (tf.argmax(allowed, axis=-1, output_type=tf.int32) if sampling is None
+                  else _sample(allowed, t, sampling))
         log_prob = tf.gather(logits, tokens, batch_dims=1) - tf.reduce_logsumexp(logits, axis=-1)
         scores += tf.where(finished, 0.0, log_prob)
         tokens = tf.where(finished, PAD_ID, tokens)
@@ -175,9 +198,11 @@ def _invariants(shapes, states):
 class Translator:
     """Compiled search functions for one model; one trace per (search, settings)."""
 
-    def __init__(self, model: Seq2Seq, ratio: float, offset: int, length_penalty: float):
+    def __init__(self, model: Seq2Seq, ratio: float, offset: int, length_penalty: float,
+                 sampling: Sampling | None = None):
         self.model = model
         self.ratio, self.offset, self.length_penalty = ratio, offset, length_penalty
+        self.sampling = sampling  # when set, every search draws its tokens (the beam size is ignored)
         self._compiled: dict[tuple[int, bool], tf.types.experimental.PolymorphicFunction] = {}
 
     def _function(self, beam: int, with_attention: bool = False, nbest: bool = False,
@@ -187,8 +212,9 @@ class Translator:
             spec = tf.TensorSpec([None, None], tf.int32)
 
             def run(source, prefix=None):
-                if beam == 1 and not nbest:
-                    return greedy_search(self.model, source, self.ratio, self.offset, with_attention, prefix)
+                if self.sampling or (beam == 1 and not nbest):
+                    return greedy_search(self.model, source, self.ratio, self.offset, with_attention, prefix,
+                                         self.sampling)
                 return beam_search(self.model, source, beam, self.length_penalty,
                                    self.ratio, self.offset, with_attention, nbest, prefix)
 

@@ -58,12 +58,14 @@ def restore_model(run: Run, checkpoint, path: str) -> None:
                        f"{run.directory / 'config.yaml'} and its tokenizer ({first_line(error)})") from None
 
 
-def make_translator(run: Run, model):
+def make_translator(run: Run, model, sampling=None):
+    """Compiled search for ``model`` with the run's decoding settings; ``sampling``
+    (``nmt.search.Sampling``) draws tokens instead of searching."""
     from nmt.search import Translator
 
     decode = run.config.decode
     return Translator(model, decode.max_length_ratio, decode.max_length_offset,
-                      decode.length_penalty)
+                      decode.length_penalty, sampling)
 
 
 def _encode_inputs(run: Run, lines: list[str], first_line: int) -> tuple[list[list[int]], list[int]]:

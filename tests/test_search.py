@@ -197,3 +197,23 @@ def test_a_prefix_is_kept_and_its_own_start_changes_nothing(reverser, beam):
     forced = translator(sources, beam, pad(odd))
     assert all(list(row[:len(start)]) == start for row, start in zip(forced, odd))
     assert all(EOS_ID in row for row in forced), "the search goes on after the prefix and ends"
+
+
+def test_sampling_is_seeded_top_1_is_greedy_and_scores_are_log_probabilities(reverser):
+    from nmt.scoring import score_batch
+    from nmt.search import Sampling
+
+    sources, *_ = reverse_batch(np.random.default_rng(10), 30)
+    greedy = Translator(reverser, 1.0, 2, 1.0)(sources)
+
+    def draw(**settings):
+        return Translator(reverser, 1.0, 2, 1.0, Sampling(**settings)).scored(sources)
+
+    first, again, other = draw(temperature=3.0, seed=1), draw(temperature=3.0, seed=1), draw(temperature=3.0, seed=2)
+    np.testing.assert_array_equal(first[0], again[0])
+    assert not np.array_equal(first[0][:, :min(first[0].shape[1], other[0].shape[1])],
+                              other[0][:, :min(first[0].shape[1], other[0].shape[1])])
+    assert not np.array_equal(first[0][:, :greedy.shape[1]], greedy[:, :first[0].shape[1]])
+    np.testing.assert_array_equal(draw(top_k=1, seed=5)[0], greedy)
+    totals, _ = score_batch(reverser, sources, first[0])
+    np.testing.assert_allclose(totals, first[1], atol=1e-4)
