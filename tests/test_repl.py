@@ -18,14 +18,21 @@ def start(run, tmp_path) -> pexpect.spawn:
                                               "TF_CPP_MIN_LOG_LEVEL": "3"},
                           encoding="utf-8", timeout=120)
     child.expect("beam 2. :help for commands.")
-    child.expect_exact(PROMPT)
+    ready(child)
     return child
+
+
+def ready(child: pexpect.spawn) -> None:
+    """Wait for the prompt and for readline to take the terminal (it turns echo off): a key
+    sent before that can be lost in the switch of terminal modes."""
+    child.expect_exact(PROMPT)
+    assert child.waitnoecho(timeout=60), "readline never took the terminal"
 
 
 def answer(child: pexpect.spawn, line: str) -> str:
     """What the screen shows between sending ``line`` and the next prompt."""
     child.sendline(line)
-    child.expect_exact(PROMPT)
+    ready(child)
     return child.before.replace("\r\n", "\n").split("\n", 1)[1]  # drop the echoed input
 
 
