@@ -54,13 +54,3 @@ def test_repl_translates_completes_and_obeys_its_commands(trained_run, tmp_path)
     assert child.exitstatus == 0
     history = (tmp_path / ".nmt_history").read_text(encoding="utf-8")
     assert "Guten Morgen." in history and ":prefix Maybe" in history
-
-
-@pytest.mark.slow
-def test_repl_leaves_on_ctrl_d_and_on_ctrl_c(trained_run, tmp_path):
-    for key in ("\x04", "\x03"):
-        child = start(trained_run, tmp_path)
-        child.send(key)
-        child.expect(pexpect.EOF)
-        child.close()
-        assert child.exitstatus == 0, key
