@@ -35,7 +35,6 @@ def score_batch(model, source: np.ndarray, target: np.ndarray):
     import tensorflow as tf
 
     target_in = np.concatenate([np.full((len(target), 1), BOS_ID, np.int32), target[:, :-1]], axis=1)
-    target_in = np.where(target_in == PAD_ID, PAD_ID, target_in)
     logits = model((tf.constant(source), tf.constant(target_in)), training=False)
     log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
     picked = tf.gather(log_probs, tf.constant(target, tf.int32), batch_dims=2)
