@@ -8,6 +8,7 @@ sees the same batches in the same order.
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import tempfile
@@ -128,7 +129,55 @@ def masked_cross_entropy(logits, targets, label_smoothing: float = 0.0):
     return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
 
 
+# outcomes of a training batch
+ACCUMULATED, APPLIED, SKIPPED = 0, 1, 2
 STALL_RATIO = 0.9  # train.stall_steps updates in, a learning run's loss is below this x unigram entropy
+
+
+class GradientAccumulator:
+    """Sums of the gradients of a group of batches (``train.accumulate``), in the checkpoint.
+
+    Each batch's gradient is of its mean token loss, so it is weighted by its token
+    count here and the group's sum divided by the group's tokens: the update is the
+    one of a single batch as large as the whole group.
+    """
+
+    def __init__(self, variables, strategy):
+        import tensorflow as tf
+
+        with strategy.scope():
+            self.sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.loss = tf.Variable(0.0, trainable=False)
+        self.tokens = tf.Variable(0.0, trainable=False)
+        self.batches = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def variables(self) -> dict:
+        return {"accumulated_gradients": self.sums, "accumulated_loss": self.loss,
+                "accumulated_tokens": self.tokens, "accumulated_batches": self.batches}
+
+    def is_last_batch(self, group_size: int) -> bool:
+        """Whether the next batch completes the group."""
+        return int(self.batches) + 1 >= group_size
+
+    def add(self, loss_sum, gradients, tokens) -> None:
+        for total, gradient in zip(self.sums, gradients):
+            total.assign_add(gradient * tokens)
+        self.loss.assign_add(loss_sum)
+        self.tokens.assign_add(tokens)
+        self.batches.assign_add(1)
+
+    def totals(self):
+        """The group's summed loss and the gradients of its mean token loss."""
+        return self.loss.read_value(), [total / self.tokens for total in self.sums]
+
+    def reset(self) -> None:
+        import tensorflow as tf
+
+        for total in self.sums:
+            total.assign(tf.zeros_like(total))
+        self.loss.assign(0.0)
+        self.tokens.assign(0.0)
+        self.batches.assign(0)
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -179,11 +228,13 @@ class Trainer:
         self.best_score = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
         self.bad_validations = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.halvings = tf.Variable(0, dtype=tf.int64, trainable=False)  # of the plateau schedule
+        self.accumulator = (GradientAccumulator(self.model.trainable_variables, self.strategy)
+                            if train_cfg.accumulate > 1 else None)
         self.checkpoint = training_checkpoint(
             self.model, self.optimizer, step=self.step, epoch=self.epoch,
             batch_in_epoch=self.batch_in_epoch, elapsed=self.elapsed,
             best_score=self.best_score, bad_validations=self.bad_validations,
-            halvings=self.halvings)
+            halvings=self.halvings, **(self.accumulator.variables() if self.accumulator else {}))
         # every worker takes part in a save; only the chief's lands in the run directory
         self.scratch = None if self.chief else tempfile.TemporaryDirectory(prefix="nmt-worker-")
         self.manager = tf.train.CheckpointManager(
@@ -195,23 +246,29 @@ class Trainer:
         self.translator = make_translator(run, self.model)
         self.writer = (tf.summary.create_file_writer(str(run.directory / "tensorboard")) if self.chief
                        else tf.summary.create_noop_writer())
-        self.steps_per_epoch = epoch_size(self.corpus, train_cfg.batch_tokens, self.config.seed, 0)
+        self.batches_per_epoch = epoch_size(self.corpus, train_cfg.batch_tokens, self.config.seed, 0)
+        self.steps_per_epoch = max(1, self.batches_per_epoch // train_cfg.accumulate)
         self.unigram_entropy = self.corpus.target_unigram_entropy()
         self.stall_checked = False
         batch_spec = [tf.TensorSpec([None, None], tf.int32)] * 3
         self.train_step = tf.function(self._train_step, input_signature=[
-            *batch_spec, tf.TensorSpec([], tf.float64), tf.TensorSpec([], tf.float32)])
+            *batch_spec, tf.TensorSpec([], tf.float64), tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([], tf.bool)])
         self.eval_step = tf.function(self._eval_step, input_signature=batch_spec)
         self.meter = TrainingMeter()
         self.validation_log = ValidationLog(run.directory / "validations.jsonl" if self.chief else None,
                                             self.writer)
 
-    def _train_step(self, source, target_in, target_out, elapsed, learning_rate):
-        """One update at ``learning_rate`` on a global batch, split across the strategy's replicas.
+    def _train_step(self, source, target_in, target_out, elapsed, learning_rate, last_of_group):
+        """One batch at ``learning_rate``, split across the strategy's replicas.
 
-        Returns the summed loss, the number of target tokens, whether the update
-        was applied (loss and gradients finite), and the chief's ``elapsed``
-        seconds, so that every worker takes the same time-budget decision.
+        Without accumulation every batch is one update.  With ``train.accumulate``
+        N, the batch's gradients are added to the group's sums and the update is
+        applied with the last batch of the group (``last_of_group``).  Returns the
+        summed loss, the number of target tokens, the outcome (ACCUMULATED,
+        APPLIED, or SKIPPED when the loss or gradients were not finite) and the
+        chief's ``elapsed`` seconds, so that every worker takes the same
+        time-budget decision.
         """
         import tensorflow as tf
 
@@ -229,14 +286,30 @@ class Trainer:
                                        for value in per_replica)
             sizes = [tf.size(v) for v in variables]
             gradients = [tf.reshape(g, v.shape) for g, v in zip(tf.split(flat, sizes), variables)]
+        if self.accumulator is None:
+            return loss_sum, tokens, self._apply_if_finite(loss_sum, gradients, learning_rate), elapsed
+        self.accumulator.add(loss_sum, gradients, tokens)
+
+        def apply_group() -> tf.Tensor:
+            group_loss, group_gradients = self.accumulator.totals()
+            outcome = self._apply_if_finite(group_loss, group_gradients, learning_rate)
+            self.accumulator.reset()
+            return outcome
+
+        return loss_sum, tokens, tf.cond(last_of_group, apply_group, lambda: tf.constant(ACCUMULATED)), elapsed
+
+    def _apply_if_finite(self, loss_sum, gradients, learning_rate):
+        """Apply ``gradients`` unless they or the loss are NaN or inf, which would poison every weight."""
+        import tensorflow as tf
+
         finite = tf.math.is_finite(loss_sum) & tf.math.is_finite(tf.linalg.global_norm(gradients))
-        # a NaN or inf update would poison every weight: apply only finite ones
+
         def apply() -> tf.Tensor:
             self.optimizer.learning_rate = learning_rate
-            self.optimizer.apply_gradients(zip(gradients, variables))
-            return tf.constant(True)
+            self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
+            return tf.constant(APPLIED)
 
-        return loss_sum, tokens, tf.cond(finite, apply, lambda: tf.constant(False)), elapsed
+        return tf.cond(finite, apply, lambda: tf.constant(SKIPPED))
 
     def _replica_gradients(self, source, target_in, target_out, global_tokens):
         """Summed loss of these sentences and the gradient of (that sum / all tokens of the batch)."""
@@ -395,8 +468,10 @@ class Trainer:
         self.restore()
         total = self.total_steps()
         replicas = self.strategy.num_replicas_in_sync
+        group = (f" ({self.steps_per_epoch} updates of {cfg.accumulate} batches)"
+                 if cfg.accumulate > 1 else "")
         print(f"training {self.model.count_params():,} parameters on {len(self.corpus)} pairs, "
-              f"{self.steps_per_epoch} batches per epoch, up to {total} steps"
+              f"{self.batches_per_epoch} batches per epoch{group}, up to {total} steps"
               f"{f', batches split across {replicas} replicas' if replicas > 1 else ''}", file=sys.stderr)
         validated_at = -1
         self.meter.pause_ended(new_window=True)
@@ -409,17 +484,20 @@ class Trainer:
                     # training time so far, up to this step (the chief's, under multi_worker)
                     local = float(self.elapsed) + self.meter.seconds_since_tick()
                     rate = self.learning_rate()
-                    loss_sum, tokens, finite, elapsed = self.train_step(
+                    last_of_group = self.accumulator is None or self.accumulator.is_last_batch(cfg.accumulate)
+                    loss_sum, tokens, outcome, elapsed = self.train_step(
                         source, target_in, target_out, tf.constant(local, tf.float64),
-                        tf.constant(rate, tf.float32))
+                        tf.constant(rate, tf.float32), tf.constant(last_of_group))
                     self.elapsed.assign(float(elapsed))
-                    if not finite:
-                        self._nonfinite(float(loss_sum) / float(tokens))
-                        self.batch_in_epoch.assign_add(1)
-                        continue
-                    self.meter.count(float(loss_sum), float(tokens))
-                    self.step.assign_add(1)
+                    loss_sum, tokens = float(loss_sum), float(tokens)
+                    if outcome == SKIPPED:
+                        self._nonfinite(loss_sum / tokens)
                     self.batch_in_epoch.assign_add(1)
+                    if math.isfinite(loss_sum):
+                        self.meter.count(loss_sum, tokens)
+                    if outcome != APPLIED:
+                        continue
+                    self.step.assign_add(1)
                     step = int(self.step)
                     if step % cfg.log_every == 0:
                         loss, speed = self.meter.close_window()
