@@ -82,6 +82,7 @@ class TrainConfig:
     plateau_patience: int = field(default=2, metadata=_range(1, 1000))
     clip_norm: float = field(default=1.0, metadata=_range(0.0))
     accumulate: int = field(default=1, metadata=_range(1, 1000))
+    init_from: Optional[str] = None
     label_smoothing: float = field(default=0.0, metadata=_range(0.0, 0.99))
     log_every: int = field(default=50, metadata=_range(1))
     checkpoint_every: int = field(default=500, metadata=_range(1))

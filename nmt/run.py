@@ -60,8 +60,9 @@ def _vocab_files(shared: bool) -> tuple[str, str]:
     return ("spm.model", "spm.model") if shared else ("spm.src.model", "spm.tgt.model")
 
 
-def create_run(config: Config, lines: Callable[[str], Iterable[str]]) -> None:
-    """Train the tokenizer(s) and write a new run directory in one rename.
+def create_run(config: Config, lines: Callable[[str], Iterable[str]], tokenizer_from: Run | None = None) -> None:
+    """Train the tokenizer(s), or copy those of ``tokenizer_from``, and write a new run
+    directory in one rename.
 
     ``lines("src")`` / ``lines("tgt")`` stream one side of the training corpus.
     """
@@ -70,7 +71,10 @@ def create_run(config: Config, lines: Callable[[str], Iterable[str]]) -> None:
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{config.name}.partial-"))
     try:
         src_file, tgt_file = _vocab_files(config.tokenizer.shared)
-        if config.tokenizer.shared:
+        if tokenizer_from:
+            models = {vocab.path.name: vocab.path.read_bytes()
+                      for vocab in (tokenizer_from.src_vocab, tokenizer_from.tgt_vocab)}
+        elif config.tokenizer.shared:
             models = {src_file: train_sentencepiece(chain(lines("src"), lines("tgt")), config.tokenizer)}
         else:
             models = {src_file: train_sentencepiece(lines("src"), config.tokenizer),
@@ -96,6 +100,27 @@ def check_compatible(stored: Config, requested: Config, directory: Path) -> None
                 raise NmtError(f"{directory}: run was created with {section}.{key}="
                                f"{old[section][key]!r}, config now says {value!r}; "
                                f"use a new name or delete the run directory")
+
+
+# Model keys that change neither the variables nor the computation at inference.
+_FINE_TUNABLE = ("dropout", "word_dropout")
+
+
+def parent_run(config: Config) -> Run:
+    """The run ``train.init_from`` names, checked to fit ``config``: a new run starts from its
+    weights, so its tokenizer and model must be the ones ``config`` describes."""
+    directory = Path(config.train.init_from)
+    if not (directory / "config.yaml").exists():
+        raise NmtError(f"train.init_from: {directory} is not a trained run (no config.yaml there)")
+    parent = open_run(directory)
+    old, new = config_module.to_dict(parent.config), config_module.to_dict(config)
+    for section in FROZEN_SECTIONS:
+        for key, value in new[section].items():
+            if old[section][key] != value and key not in _FINE_TUNABLE:
+                raise NmtError(f"train.init_from: {directory} was trained with {section}.{key}="
+                               f"{old[section][key]!r}, this config says {value!r}; a run started "
+                               f"from it keeps its tokenizer and model")
+    return parent
 
 
 def open_run(directory: Path, requested: Config | None = None, overrides: Sequence[str] = ()) -> Run:

@@ -21,7 +21,7 @@ from nmt.corpus import count_parallel, iter_parallel, parallel_paths, read_paral
 from nmt.errors import NmtError, first_line
 from nmt.files import write_atomic
 from nmt.meter import TrainingMeter, ValidationLog
-from nmt.run import Run, create_run, open_run
+from nmt.run import Run, create_run, open_run, parent_run
 
 
 @dataclass
@@ -101,9 +101,14 @@ def prepare_run(config: Config, corpora: Corpora) -> Run:
         run = open_run(config.run_dir, config)
         write_atomic(config.run_dir / "config.yaml", dump_config(config))
         return run
-    print(f"training the {config.tokenizer.type} tokenizer ({config.tokenizer.vocab_size} pieces) "
-          f"on {corpora.train_pairs} training pairs", file=sys.stderr)
-    create_run(config, lambda side: training_side(config, side))
+    parent = parent_run(config) if config.train.init_from else None
+    if parent:
+        print(f"starting from {parent.directory} (train.init_from): its tokenizer, and its "
+              f"weights once training begins", file=sys.stderr)
+    else:
+        print(f"training the {config.tokenizer.type} tokenizer ({config.tokenizer.vocab_size} pieces) "
+              f"on {corpora.train_pairs} training pairs", file=sys.stderr)
+    create_run(config, lambda side: training_side(config, side), tokenizer_from=parent)
     return open_run(config.run_dir, config)
 
 
@@ -340,6 +345,8 @@ class Trainer:
 
         latest = tf.train.latest_checkpoint(str(self.run.checkpoints))
         if latest is None:
+            if self.config.train.init_from:
+                self._start_from(parent_run(self.config))
             return
         try:
             self.checkpoint.restore(latest).assert_consumed()
@@ -348,6 +355,24 @@ class Trainer:
                            f"{self.run.directory / 'config.yaml'} ({first_line(error)})") from None
         print(f"resuming {self.run.directory} from step {int(self.step)} "
               f"(epoch {int(self.epoch) + 1}, batch {int(self.batch_in_epoch)})", file=sys.stderr)
+
+    def _start_from(self, parent: Run) -> None:
+        """Load the weights of ``train.init_from`` (its best checkpoint, else its latest); the
+        optimizer, step counter and budget start afresh."""
+        import tensorflow as tf
+
+        from nmt.checkpoint import by_path
+        from nmt.translate import weights_path
+
+        path = weights_path(parent, "best")
+        weights = {key: variable for key, variable in by_path(self.model.variables).items()
+                   if not key.startswith("seed_generator")}  # dropout states are not weights
+        try:
+            tf.train.Checkpoint(model=weights).restore(path).assert_existing_objects_matched().expect_partial()
+        except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:
+            raise NmtError(f"train.init_from: {path} does not fit the model of this config "
+                           f"({first_line(error)})") from None
+        print(f"starting from the weights of {path}", file=sys.stderr)
 
     def save(self) -> None:
         """Write a checkpoint; TensorFlow writes it under a temporary name and updates the
