@@ -102,6 +102,8 @@ class DecodeConfig:
     length_penalty: float = field(default=1.0, metadata=_range(0.0, 10.0))
     max_length_ratio: float = field(default=2.0, metadata=_range(0.1, 100.0))
     max_length_offset: int = field(default=10, metadata=_range(0, 10000))
+    min_length_ratio: float = field(default=0.0, metadata=_range(0.0, 10.0))
+    no_repeat_ngram: int = field(default=0, metadata=_range(0, 100))
     batch_size: int = field(default=64, metadata=_range(1, 100_000))
     max_input_length: int = field(default=200, metadata=_range(2, 100_000))
 

@@ -36,11 +36,52 @@ def _start(model: Seq2Seq, source):
     return memory, mask, keys, model.decoder.initial_state(finals)
 
 
-def _no_empty_output(t, vocab):
-    """-1e9 on EOS at the first step, else 0: the search never ends before the first token
-    (a barely trained model, which starts from the target unigram distribution, can rank EOS
-    first).  Added to the choice only; scores stay the model's log-probabilities."""
-    return tf.where((tf.range(vocab) == EOS_ID) & tf.equal(t, 0), -1e9, 0.0)
+class Safeguards(NamedTuple):
+    """Constraints on the search, off by default: no EOS before ``min_length_ratio`` x the
+    source length (and never before the first token), and no n-gram of ``no_repeat_ngram``
+    tokens twice in one output (0: off)."""
+
+    min_length_ratio: float = 0.0
+    no_repeat_ngram: int = 0
+
+
+def _min_lengths(source, ratio: float):
+    """Output tokens needed before EOS is allowed: at least one, since a barely trained model,
+    which starts from the target unigram distribution, can rank EOS first."""
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(source, PAD_ID), tf.float32), axis=1)
+    return tf.maximum(tf.cast(tf.math.ceil(lengths * ratio), tf.int32), 1)
+
+
+def _too_early(t, min_lengths, vocab):
+    """-1e9 on EOS for rows [batch] whose minimum length is not reached at step ``t``, else 0.
+    Added to the choice only; scores stay the model's log-probabilities."""
+    return tf.where((tf.range(vocab)[None, :] == EOS_ID) & (t < min_lengths)[:, None], -1e9, 0.0)
+
+
+def _repeated_ngrams(history, n: int, vocab):
+    """-1e9 on every token that would make an n-gram the row of ``history`` [rows, time]
+    already holds, else 0 [rows, vocab]."""
+    rows, length = tf.shape(history)[0], tf.shape(history)[1]
+
+    def blocked():
+        frames = tf.signal.frame(history, n, 1, axis=1)  # [rows, windows, n]
+        last = history[:, length - (n - 1):]
+        repeats = tf.reduce_all(tf.equal(frames[:, :, :-1], last[:, None, :]), axis=2)
+        windows = tf.shape(frames)[1]
+        rows_index = tf.repeat(tf.range(rows)[:, None], windows, axis=1)
+        where = tf.reshape(tf.stack([rows_index, frames[:, :, -1]], axis=2), [-1, 2])
+        hits = tf.tensor_scatter_nd_max(tf.zeros([rows, vocab]), where,
+                                        tf.reshape(tf.cast(repeats, tf.float32), [-1]))
+        return -1e9 * hits
+
+    return tf.cond(length >= n, blocked, lambda: tf.zeros([rows, vocab]))
+
+
+def _still_forced(prefix, t):
+    """[batch] whether step ``t`` is still inside the row's forced prefix."""
+    if prefix is None:
+        return tf.constant([False])
+    return t < tf.reduce_sum(tf.cast(tf.not_equal(prefix, PAD_ID), tf.int32), axis=1)
 
 
 def _prefix_limits(limits, prefix):
@@ -84,27 +125,33 @@ def _sample(logits, t, sampling: Sampling):
 
 
 def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
-                  with_attention: bool = False, prefix=None, sampling: Sampling | None = None) -> Hypotheses:
+                  with_attention: bool = False, prefix=None, sampling: Sampling | None = None,
+                  safeguards: Safeguards = Safeguards()) -> Hypotheses:
     """The most likely next token at every step (or a drawn one, with ``sampling``), and the
     summed log-probability of them; each output starts with its row of ``prefix``
     (PAD-padded target ids), if given."""
     memory, mask, keys, states = _start(model, source)
     batch = tf.shape(source)[0]
     limits = _prefix_limits(_length_limits(source, ratio, offset), prefix)
+    min_lengths = _min_lengths(source, safeguards.min_length_ratio)
     tokens = tf.fill([batch], BOS_ID)
     finished = tf.zeros([batch], tf.bool)
     scores = tf.zeros([batch])
     output = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    history = tf.zeros([batch, 0], tf.int32)  # the output so far, kept for no_repeat_ngram only
     attention = tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, None])
 
-    def not_done(t, tokens, states, finished, scores, output, attention):
+    def not_done(t, tokens, states, finished, scores, output, attention, history):
         return tf.logical_not(tf.reduce_all(finished))
 
-    def body(t, tokens, states, finished, scores, output, attention):
+    def body(t, tokens, states, finished, scores, output, attention, history):
         logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask)
         logits = tf.cast(logits, tf.float32)
         vocab = tf.shape(logits)[-1]
-        allowed = logits + _no_empty_output(t, vocab) + _forced(prefix, t, vocab)
+        allowed = logits + _too_early(t, min_lengths, vocab) + _forced(prefix, t, vocab)
+        if safeguards.no_repeat_ngram:
+            allowed += tf.where(_still_forced(prefix, t)[:, None], 0.0,
+                                _repeated_ngrams(history, safeguards.no_repeat_ngram, vocab))
         tokens = (tf.argmax(allowed, axis=-1, output_type=tf.int32) if sampling is None
                   else _sample(allowed, t, sampling))
         log_prob = tf.gather(logits, tokens, batch_dims=1) - tf.reduce_logsumexp(logits, axis=-1)
@@ -113,11 +160,17 @@ def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
         output = output.write(t, tokens)
         if with_attention:
             attention = attention.write(t, tf.cast(weights, tf.float32))
+        if safeguards.no_repeat_ngram:
+            history = tf.concat([history, tokens[:, None]], axis=1)
         finished = finished | tf.equal(tokens, EOS_ID) | (t + 1 >= limits)
-        return t + 1, tokens, states, finished, scores, output, attention
+        return t + 1, tokens, states, finished, scores, output, attention, history
 
-    *_, scores, output, attention = tf.while_loop(
-        not_done, body, (0, tokens, states, finished, scores, output, attention))
+    arrays = tf.TensorShape(None)  # TensorArrays keep their own element shapes
+    shapes = (tf.TensorShape([]), tf.TensorShape([None]), None, tf.TensorShape([None]), tf.TensorShape([None]),
+              arrays, arrays, tf.TensorShape([None, None]))
+    *_, scores, output, attention, _ = tf.while_loop(
+        not_done, body, (0, tokens, states, finished, scores, output, attention, history),
+        shape_invariants=_invariants(shapes, states))
     return Hypotheses(tf.transpose(output.stack()), scores,
                       tf.transpose(attention.stack(), [1, 0, 2]) if with_attention else None)
 
@@ -130,7 +183,8 @@ def _gather_beams(tensor, beam_index, batch, beam):
 
 
 def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int,
-                with_attention: bool = False, nbest: bool = False, prefix=None) -> Hypotheses:
+                with_attention: bool = False, nbest: bool = False, prefix=None,
+                safeguards: Safeguards = Safeguards()) -> Hypotheses:
     """The best of ``beam`` hypotheses per sentence under the length penalty; with ``nbest``
     all of them, best first (tokens [batch, beam, time], scores [batch, beam]).  Each
     hypothesis starts with its row of ``prefix`` (PAD-padded target ids), if given."""
@@ -139,6 +193,7 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
     memory, mask, keys, states = _start(model, tiled_source)
     limits = _prefix_limits(_length_limits(source, ratio, offset), prefix)
     limits = tf.tile(limits[:, None], [1, beam])
+    min_lengths = _min_lengths(source, safeguards.min_length_ratio)
     first = tf.concat([tf.zeros([1]), tf.fill([beam - 1], -1e9)], 0)
     scores = tf.tile(first[None, :], [batch, 1])
     tokens = tf.fill([batch * beam], BOS_ID)
@@ -156,8 +211,13 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
         log_probs = tf.reshape(log_probs, [batch, beam, vocab])
         # A finished hypothesis can only be extended by PAD, at no cost.
         pad_only = tf.where(tf.range(vocab) == PAD_ID, 0.0, -1e9)
-        log_probs = tf.where(finished[:, :, None], pad_only[None, None, :],
-                             log_probs + _no_empty_output(t, vocab) + _forced(prefix, t, vocab)[:, None, :])
+        guards = _too_early(t, min_lengths, vocab) + _forced(prefix, t, vocab)
+        guards = guards[:, None, :]
+        if safeguards.no_repeat_ngram:
+            repeats = tf.reshape(_repeated_ngrams(tf.reshape(history, [batch * beam, -1]),
+                                                  safeguards.no_repeat_ngram, vocab), [batch, beam, vocab])
+            guards += tf.where(_still_forced(prefix, t)[:, None, None], 0.0, repeats)
+        log_probs = tf.where(finished[:, :, None], pad_only[None, None, :], log_probs + guards)
         total = tf.reshape(scores[:, :, None] + log_probs, [batch, beam * vocab])
         scores, flat_index = tf.math.top_k(total, k=beam)
         beam_index, new_tokens = flat_index // vocab, flat_index % vocab
@@ -199,10 +259,11 @@ class Translator:
     """Compiled search functions for one model; one trace per (search, settings)."""
 
     def __init__(self, model: Seq2Seq, ratio: float, offset: int, length_penalty: float,
-                 sampling: Sampling | None = None):
+                 sampling: Sampling | None = None, safeguards: Safeguards = Safeguards()):
         self.model = model
         self.ratio, self.offset, self.length_penalty = ratio, offset, length_penalty
         self.sampling = sampling  # when set, every search draws its tokens (the beam size is ignored)
+        self.safeguards = safeguards
         self._compiled: dict[tuple[int, bool], tf.types.experimental.PolymorphicFunction] = {}
 
     def _function(self, beam: int, with_attention: bool = False, nbest: bool = False,
@@ -214,9 +275,9 @@ class Translator:
             def run(source, prefix=None):
                 if self.sampling or (beam == 1 and not nbest):
                     return greedy_search(self.model, source, self.ratio, self.offset, with_attention, prefix,
-                                         self.sampling)
+                                         self.sampling, self.safeguards)
                 return beam_search(self.model, source, beam, self.length_penalty,
-                                   self.ratio, self.offset, with_attention, nbest, prefix)
+                                   self.ratio, self.offset, with_attention, nbest, prefix, self.safeguards)
 
             self._compiled[key] = tf.function(run, input_signature=[spec, spec] if prefixed else [spec])
         return self._compiled[key]

@@ -61,11 +61,12 @@ def restore_model(run: Run, checkpoint, path: str) -> None:
 def make_translator(run: Run, model, sampling=None):
     """Compiled search for ``model`` with the run's decoding settings; ``sampling``
     (``nmt.search.Sampling``) draws tokens instead of searching."""
-    from nmt.search import Translator
+    from nmt.search import Safeguards, Translator
 
     decode = run.config.decode
     return Translator(model, decode.max_length_ratio, decode.max_length_offset,
-                      decode.length_penalty, sampling)
+                      decode.length_penalty, sampling,
+                      Safeguards(decode.min_length_ratio, decode.no_repeat_ngram))
 
 
 def _encode_inputs(run: Run, lines: list[str], first_line: int) -> tuple[list[list[int]], list[int]]:

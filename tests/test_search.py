@@ -217,3 +217,48 @@ def test_sampling_is_seeded_top_1_is_greedy_and_scores_are_log_probabilities(rev
     np.testing.assert_array_equal(draw(top_k=1, seed=5)[0], greedy)
     totals, _ = score_batch(reverser, sources, first[0])
     np.testing.assert_allclose(totals, first[1], atol=1e-4)
+
+
+def repeated_ngrams_reference(history: np.ndarray, n: int, vocab: int) -> np.ndarray:
+    """NumPy: True on every token that would repeat an n-gram the row already holds."""
+    blocked = np.zeros((len(history), vocab), bool)
+    for row, tokens in enumerate(history.tolist()):
+        last = tokens[len(tokens) - n + 1:] if n > 1 else []
+        for start in range(len(tokens) - n + 1):
+            if tokens[start:start + n - 1] == last:
+                blocked[row, tokens[start + n - 1]] = True
+    return blocked
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_repeated_ngrams_blocks_what_the_reference_blocks(n):
+    from nmt.search import _repeated_ngrams
+
+    rng = np.random.default_rng(n)
+    for length in range(0, 9):
+        history = rng.integers(4, 8, size=(6, length))
+        got = _repeated_ngrams(tf.constant(history, tf.int32), n, 9).numpy()
+        np.testing.assert_array_equal(got < 0, repeated_ngrams_reference(history, n, 9), err_msg=str(history))
+
+
+def bigrams(row) -> list[tuple[int, int]]:
+    return list(zip(row, row[1:]))
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_no_repeat_ngram_and_min_length_safeguards(reverser, beam):
+    from nmt.search import Safeguards
+
+    sources = pad([[5, 6, 5, 6, 7, EOS_ID], [8, 9, 10, 11, EOS_ID]])
+    plain = [strip(r) for r in Translator(reverser, 3.0, 2, 1.0)(sources, beam=beam)]
+    assert plain[0] == [7, 6, 5, 6, 5]  # the reversal repeats the bigram (6, 5)
+    blocked = [strip(r) for r in Translator(reverser, 3.0, 2, 1.0, safeguards=Safeguards(
+        no_repeat_ngram=2))(sources, beam=beam)]
+    assert len(set(bigrams(blocked[0]))) == len(bigrams(blocked[0])) and blocked[0] != plain[0]
+    if beam == 1:  # greedy follows the model until the repeat is blocked
+        assert blocked[0][:4] == [7, 6, 5, 6] and blocked[0][4:5] != [5]
+    assert blocked[1] == plain[1] == [11, 10, 9, 8]  # nothing to block: unchanged
+    longer = Translator(reverser, 3.0, 2, 1.0, safeguards=Safeguards(min_length_ratio=2.0))(sources, beam=beam)
+    for row, source in zip(longer, sources):
+        length = int(np.sum(source != 0))
+        assert len(strip(row)) >= 2 * length and strip(row)[:length - 1] != []
