@@ -75,8 +75,14 @@ def _parser() -> argparse.ArgumentParser:
                        ("export", "write the run as a self-contained TensorFlow SavedModel"),
                        ("average", "average the weights of the last N training checkpoints")):
         sub = command(name, text)
-        sub.add_argument("--run", help="run directory (default: <run_root>/<name> from --config); "
-                                       "overrides then apply to the run's own config")
+        if name == "translate":
+            sub.add_argument("--run", action="append",
+                             help="run directory (default: <run_root>/<name> from --config); overrides "
+                                  "then apply to the run's own config. Repeat it for an ensemble: the "
+                                  "runs' log-probabilities are averaged at every step (same tokenizer)")
+        else:
+            sub.add_argument("--run", help="run directory (default: <run_root>/<name> from --config); "
+                                           "overrides then apply to the run's own config")
         if name == "average":
             sub.add_argument("--last", type=int, default=5,
                              help="how many of the newest checkpoints to average (default 5)")
@@ -149,7 +155,8 @@ def _parser() -> argparse.ArgumentParser:
 def _open_trained_run(args):
     from nmt.run import open_run
 
-    directory = Path(args.run) if args.run else load_config(args.config, args.overrides).run_dir
+    chosen = args.run[0] if isinstance(args.run, list) else args.run  # translate: the first of an ensemble
+    directory = Path(chosen) if chosen else load_config(args.config, args.overrides).run_dir
     run = open_run(directory, overrides=args.overrides)
     beam = getattr(args, "beam", None)
     if beam is not None and not 1 <= beam <= 100:
@@ -212,10 +219,19 @@ def cmd_translate(args) -> None:
     if args.nbest and not 1 <= args.nbest <= beam:
         raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
     quiet_tensorflow()
+    members = _ensemble_members(run, args.run or [])
     from nmt.translate import OutputFormat, load_model, make_translator, repl, translate_stream
 
     model = load_model(run, args.weights)
-    translator = make_translator(run, model, sampling)
+    if members:
+        from nmt.ensemble import Ensemble
+
+        print(f"ensemble of {len(members) + 1} runs: {', '.join(str(r.directory) for r in [run, *members])}",
+              file=sys.stderr)
+        translator = make_translator(run, Ensemble([model, *(load_model(m, args.weights) for m in members)]),
+                                     sampling)
+    else:
+        translator = make_translator(run, model, sampling)
     if sampling:
         beam = 1
     output = OutputFormat(args.nbest, args.scores, args.jsonl, args.alignments)
@@ -237,6 +253,17 @@ def cmd_translate(args) -> None:
         prefixes.close()
     if args.output:
         sink.close()
+
+
+def _ensemble_members(run, directories: list[str]) -> list:
+    """The runs after the first ``--run``, each checked to share its tokenizer."""
+    from nmt.ensemble import check_same_tokenizer
+    from nmt.run import open_run
+
+    members = [open_run(Path(directory)) for directory in directories[1:]]
+    for member in members:
+        check_same_tokenizer(run, member)
+    return members
 
 
 def _sampling(args):

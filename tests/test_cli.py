@@ -355,3 +355,25 @@ def test_translate_alignments_link_words_of_the_two_sides(trained, tmp_path):
             assert 0 <= s < len(source.split()) and 0 <= t < len(translation.split())
     assert_one_line_error(run_cli("translate", "--config", str(path), "--alignments", "--nbest", "1", stdin=text),
                           "--alignments: expected on its own (or with --jsonl), not with --nbest, --scores or a prefix")
+
+
+def test_translate_with_an_ensemble_of_runs(trained, tmp_path):
+    directory, path, _ = trained
+    run = str(directory / "runs" / "tiny")
+    text = "Guten Morgen.\nWie geht es dir?\nIch habe keine Zeit.\n"
+    alone = run_cli("translate", "--run", run, "--scores", stdin=text)
+    twice = run_cli("translate", "--run", run, "--run", run, "--scores", stdin=text)
+    assert alone.returncode == twice.returncode == 0, twice.stderr
+    assert f"ensemble of 2 runs: {run}, {run}" in twice.stderr
+    for one, two in zip(alone.stdout.splitlines(), twice.stdout.splitlines(), strict=True):
+        assert one.split("\t")[1] == two.split("\t")[1]  # the same model twice: the same search
+        assert float(one.split("\t")[0]) == pytest.approx(float(two.split("\t")[0]), abs=1e-4)
+
+    other = save_config(tmp_path, tiny_config(tmp_path, name="other", tokenizer={"vocab_size": 420},
+                                              train={"max_steps": 1}))
+    assert run_cli("train", "--config", str(other)).returncode == 0
+    refused = run_cli("translate", "--run", run, "--run", str(tmp_path / "runs" / "other"), stdin=text)
+    assert refused.returncode == 2
+    assert refused.stderr == (f"error: --run {tmp_path / 'runs' / 'other'}: its tokenizer differs from that "
+                              f"of --run {run}; an ensemble needs runs trained with the same tokenizer "
+                              f"(train.init_from copies it)\n")

@@ -262,3 +262,24 @@ def test_no_repeat_ngram_and_min_length_safeguards(reverser, beam):
     for row, source in zip(longer, sources):
         length = int(np.sum(source != 0))
         assert len(strip(row)) >= 2 * length and strip(row)[:length - 1] != []
+
+
+def test_an_ensemble_searches_the_mean_of_its_models_log_probabilities(reverser):
+    """Greedy search of two models: each step takes the argmax of the mean log-probabilities,
+    and the score is the teacher-forced sum of their renormalized mean."""
+    from nmt.ensemble import Ensemble
+
+    keras.utils.set_random_seed(1)
+    other = build_model(14, 14, REVERSER)
+    train_to_reverse(other, steps=40)  # a weaker model that disagrees at times
+    source = reverse_batch(np.random.default_rng(11), 16)[0]
+    for beam in (1, 3):
+        tokens, scores = Translator(Ensemble([reverser, other]), 2.0, 5, 0.0).scored(source, beam=beam)
+        target_in = np.concatenate([np.full((len(tokens), 1), BOS_ID), tokens[:, :-1]], axis=1)
+        mean = sum(tf.nn.log_softmax(m((source, target_in))) for m in (reverser, other)) / 2
+        log_probs = tf.gather(tf.nn.log_softmax(mean), tokens, batch_dims=2).numpy()
+        np.testing.assert_allclose(scores, (log_probs * (tokens != 0)).sum(1), atol=1e-4)
+    alone = [strip(r) for r in Translator(reverser, 2.0, 5, 1.0)(source, beam=3)]
+    together = [strip(r) for r in Translator(Ensemble([reverser, other]), 2.0, 5, 1.0)(source, beam=3)]
+    weak = [strip(r) for r in Translator(other, 2.0, 5, 1.0)(source, beam=3)]
+    assert weak != alone and together != weak  # the ensemble is neither model's search alone
