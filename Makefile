@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate score evaluate average export data bench bench-peer compare matrix recipes docs results lint test test-fast clean
+.PHONY: install train train-distributed translate serve score evaluate average export data bench bench-peer compare matrix recipes docs results lint test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -27,7 +27,11 @@ train-distributed: install
 	@$(NMT) train-distributed --workers $(or $(WORKERS),2) --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
 translate: install
-	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(NBEST),--nbest $(NBEST)) $(if $(SCORES),--scores) $(if $(PREFIX),--prefix-file $(PREFIX)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
+	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(NBEST),--nbest $(NBEST)) $(if $(SCORES),--scores) $(if $(PREFIX),--prefix-file $(PREFIX)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(foreach r,$(RUNS),--run $(r)) $(ARGS)
+
+# an HTTP server on HOST:PORT (default 127.0.0.1:8080): JSON API, TF Serving's predict, a web page at /
+serve: install
+	@$(NMT) serve --config $(or $(CONFIG),configs/default.yaml) $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
 # the log-probability of each SOURCE/TARGET line pair under the model (forced decoding)
 score: install

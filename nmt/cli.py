@@ -130,6 +130,19 @@ def _parser() -> argparse.ArgumentParser:
         if name == "inspect":
             sub.add_argument("--text", required=True, help="the source sentence")
             sub.add_argument("--output", help="PNG to write (default: <run>/inspect.png)")
+    sub = command("serve", "serve translations over HTTP (JSON API, TF Serving's predict, a web page)")
+    sub.add_argument("--run", help="run directory (default: <run_root>/<name> from --config)")
+    sub.add_argument("--weights", choices=WEIGHTS, default="best", help="which checkpoint (as for translate)")
+    sub.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 opens it to all)")
+    sub.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    sub.add_argument("--batch-wait-ms", type=float, default=5.0,
+                     help="gather concurrent requests this long into one decoder batch (default 5)")
+    sub.add_argument("--max-batch", type=int, default=256, help="sentences per decoder batch at most (default 256)")
+    sub.add_argument("--max-lines", type=int, default=1000, help="sentences per request at most (default 1000)")
+    sub.add_argument("--max-body", type=int, default=1 << 20, help="bytes per request body at most (default 1 MiB)")
+    sub.add_argument("--no-batching", action="store_true",
+                     help="decode one request at a time (to measure what batching gains)")
     sub = command("prepare", "build a corpus (default: the one in data.corpus) unless it is built")
     sub.add_argument("--corpus", help="recipe to build into data/<corpus>/ instead, e.g. debian-de-en")
     sub = command("diagnose", "train a config briefly and measure why it does or does not learn")
@@ -293,6 +306,22 @@ def _read_lines(path: str) -> list[str]:
         return [line.rstrip("\r\n") for line in handle]
 
 
+def cmd_serve(args) -> None:
+    run, _ = _open_trained_run(args)
+    for flag, value, low in (("--port", args.port, 1), ("--max-batch", args.max_batch, 1),
+                             ("--max-lines", args.max_lines, 1), ("--max-body", args.max_body, 1024)):
+        if value < low or (flag == "--port" and value > 65535):
+            raise NmtError(f"{flag}: expected {'a port from 1 to 65535' if flag == '--port' else f'at least {low}'}, "
+                           f"got {value}")
+    if not 0 <= args.batch_wait_ms <= 1000:
+        raise NmtError(f"--batch-wait-ms: expected 0 to 1000, got {args.batch_wait_ms}")
+    quiet_tensorflow()
+    from nmt.serve import ServeOptions, serve
+
+    serve(run, args.weights, ServeOptions(args.host, args.port, args.batch_wait_ms / 1000, args.max_batch,
+                                          args.max_lines, args.max_body, not args.no_batching))
+
+
 def cmd_score(args) -> None:
     run, _ = _open_trained_run(args)
     sources, targets = _read_lines(args.source), _read_lines(args.target)
@@ -382,7 +411,7 @@ def cmd_diagnose(args) -> None:
 COMMANDS = {"train": cmd_train, "train-distributed": cmd_train_distributed, "translate": cmd_translate,
             "evaluate": cmd_evaluate,
             "prepare": cmd_prepare, "compare": cmd_compare, "diagnose": cmd_diagnose, "inspect": cmd_inspect,
-            "average": cmd_average, "export": cmd_export, "score": cmd_score}
+            "average": cmd_average, "export": cmd_export, "score": cmd_score, "serve": cmd_serve}
 
 
 def report_errors(command: Callable[[], int | None]) -> int:

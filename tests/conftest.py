@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from helpers import run_cli, save_config, tiny_config
+from helpers import run_cli, save_config, tiny_config, write_copy_task
 
 # The suite never depends on the caller's TensorFlow settings (TF_CPP_MIN_LOG_LEVEL, TF_CONFIG,
 # TF_ENABLE_ONEDNN_OPTS, ...) or on NMT_DEBUG; TensorFlow imported by the tests themselves is quiet.
@@ -29,3 +29,20 @@ def trained_run(tmp_path_factory):
     result = run_cli("train", "--config", str(path))
     assert result.returncode == 0, result.stderr
     return tmp_path / "runs" / "tiny"
+
+
+@pytest.fixture(scope="session")
+def copier(tmp_path_factory):
+    """A tiny run that has learned to copy sequences of real German words: its translations
+    tell the lines apart, so a line in the wrong place shows."""
+    tmp_path = tmp_path_factory.mktemp("copier")
+    config = tiny_config(tmp_path, train={"max_steps": 150, "max_epochs": 10_000, "batch_tokens": 2000,
+                                          "log_every": 50, "checkpoint_every": 150,
+                                          "learning_rate": 0.02},
+                         model={"embedding_dim": 32, "encoder_units": 32, "decoder_units": 64,
+                                "attention_units": 64})
+    write_copy_task(tmp_path / "data", (("train", 3000), ("dev", 16), ("test", 16)))  # replaces tiny's
+    path = save_config(tmp_path, config)
+    result = run_cli("train", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    return path

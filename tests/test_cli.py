@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_cli, save_config, tiny_config, write_copy_task
+from helpers import REPO, run_cli, save_config, tiny_config
 
 from nmt.errors import first_line
 
@@ -48,23 +48,6 @@ def test_translate_stdin_gives_one_line_per_line(trained):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split("\n")
     assert len(lines) == 5 and lines[-1] == "" and lines[1] == lines[2] == ""
-
-
-@pytest.fixture(scope="module")
-def copier(tmp_path_factory):
-    """A tiny run that has learned to copy sequences of real German words: its translations
-    tell the lines apart, so a line in the wrong place shows."""
-    tmp_path = tmp_path_factory.mktemp("copier")
-    config = tiny_config(tmp_path, train={"max_steps": 150, "max_epochs": 10_000, "batch_tokens": 2000,
-                                          "log_every": 50, "checkpoint_every": 150,
-                                          "learning_rate": 0.02},
-                         model={"embedding_dim": 32, "encoder_units": 32, "decoder_units": 64,
-                                "attention_units": 64})
-    write_copy_task(tmp_path / "data", (("train", 3000), ("dev", 16), ("test", 16)))  # replaces tiny's
-    path = save_config(tmp_path, config)
-    result = run_cli("train", "--config", str(path))
-    assert result.returncode == 0, result.stderr
-    return path
 
 
 @pytest.mark.slow
