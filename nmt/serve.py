@@ -361,6 +361,7 @@ def make_app(name: str, load: Callable[[], Engine], options: ServeOptions = Serv
 
 
 async def _load(app: web.Application, batcher: Batcher, load: Callable[[], Engine]) -> None:
+    await asyncio.sleep(0.2)  # the port opens first: /healthz answers "loading" meanwhile
     started = time.perf_counter()
     try:
         engine = await batcher.call(load)
