@@ -2,7 +2,7 @@
 requests for SECONDS, first to a server with dynamic batching, then to one answering a
 request at a time; latency percentiles, sentences/s, errors and the server's memory.
 
-    .venv/bin/python benchmarks/load_test.py --run runs/ding-de-en --output docs/serve
+    .venv/bin/python benchmarks/load_test.py --run runs/ding-de-en --output docs/serve [--beam 1]
 
 It starts and stops the servers itself, talks only to 127.0.0.1 and ends after
 2 x SECONDS plus start-up.
@@ -69,7 +69,7 @@ async def start(run: str, batching: bool) -> tuple[subprocess.Popen, str, dict]:
     return server, url, timings
 
 
-async def load(url: str, sentences: list[str], clients: int, seconds: float, pid: int) -> dict:
+async def load(url: str, sentences: list[str], clients: int, seconds: float, pid: int, beam: int) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     memory: list[float] = [resident_mib(pid)]
@@ -79,7 +79,8 @@ async def load(url: str, sentences: list[str], clients: int, seconds: float, pid
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
             try:
-                async with session.post(url + "/v1/translate", json={"text": [rng.choice(sentences)]}) as answer:
+                request = {"text": [rng.choice(sentences)], "beam": beam}
+                async with session.post(url + "/v1/translate", json=request) as answer:
                     body = await answer.json()
                     if answer.status != 200 or len(body.get("translations", [])) != 1:
                         errors.append(f"{answer.status}: {body}")
@@ -109,13 +110,14 @@ async def load(url: str, sentences: list[str], clients: int, seconds: float, pid
 
 async def main_async(args) -> dict:
     sentences = [line for line in Path(args.sentences).read_text(encoding="utf-8").splitlines() if line.strip()]
-    results = {"machine": describe(), "run": args.run, "clients": args.clients, "seconds": args.seconds}
+    results = {"machine": describe(), "run": args.run, "clients": args.clients, "seconds": args.seconds,
+               "beam": args.beam}
     for name, batching in (("dynamic batching", True), ("one request at a time", False)):
         print(f"{name}: starting the server", file=sys.stderr, flush=True)
         server, url, timings = await start(args.run, batching)
         try:
             print(f"{name}: {args.clients} clients for {args.seconds} s", file=sys.stderr, flush=True)
-            results[name] = {**timings, **await load(url, sentences, args.clients, args.seconds, server.pid)}
+            results[name] = {**timings, **await load(url, sentences, args.clients, args.seconds, server.pid, args.beam)}
         finally:
             server.terminate()
             server.wait(30)
@@ -128,8 +130,9 @@ async def main_async(args) -> dict:
 def markdown(results: dict) -> str:
     machine = results["machine"]
     lines = [f"Load test of `nmt serve` ({results['clients']} concurrent clients, {results['seconds']:g} s of "
-             f"single-sentence requests per server, beam 5, loopback) on {machine['cpu']} ({machine['cores']} "
-             f"cores), TensorFlow {machine['tensorflow']}, commit {machine['commit']}, {machine['date']}; "
+             f"single-sentence requests per server, beam {results['beam']}, loopback) on {machine['cpu']} "
+             f"({machine['cores']} cores), TensorFlow {machine['tensorflow']}, commit {machine['commit']}, "
+             f"{machine['date']}; "
              f"run `{results['run']}`.", "",
              "| server | requests | errors | sentences/s | p50 latency | p99 latency "
              "| memory (MiB) start / end / max | /healthz after | first translation after |",
@@ -152,14 +155,16 @@ def main() -> int:
                         help="sentences to send, one per line (default: the shipped test set)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--beam", type=int, default=5, help="beam size of every request (default 5)")
     parser.add_argument("--output", help="directory for load.json and load.md")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
     print(markdown(results))
     if args.output:
         Path(args.output).mkdir(parents=True, exist_ok=True)
-        write_atomic(Path(args.output) / "load.json", json.dumps(results, indent=2) + "\n")
-        write_atomic(Path(args.output) / "load.md", markdown(results))
+        stem = f"load-beam{args.beam}"
+        write_atomic(Path(args.output) / f"{stem}.json", json.dumps(results, indent=2) + "\n")
+        write_atomic(Path(args.output) / f"{stem}.md", markdown(results))
     errors = results["dynamic batching"]["errors"] + results["one request at a time"]["errors"]
     return 1 if errors else 0
 
