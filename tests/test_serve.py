@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -224,3 +225,32 @@ def test_serve_refuses_bad_options_in_one_line(trained_run):
                                 cwd=REPO, capture_output=True, text=True, timeout=120)
         assert (result.returncode, result.stderr) == (2, f"error: {message}\n")
     assert Path(REPO / "nmt" / "page.html").exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_server_finishes_its_requests_and_exits_0(copier, stop):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "nmt.cli", "serve", "--run", str(copier.parent / "runs" / "tiny"),
+                               "--port", str(port)], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(url, server)
+        lines = (copier.parent / "data" / "train.de").read_text(encoding="utf-8").splitlines()[:600]
+        answers: list = []
+
+        def ask() -> None:
+            request = urllib.request.Request(url + "/v1/translate", json.dumps({"text": lines, "beam": 5}).encode(),
+                                             {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=300) as answer:
+                answers.append(json.load(answer))
+
+        client = threading.Thread(target=ask)
+        client.start()
+        time.sleep(0.5)  # the request is being decoded
+        server.send_signal(stop)
+        client.join(300)
+        assert server.wait(60) == 0
+        assert len(answers) == 1 and len(answers[0]["translations"]) == len(lines)
+    finally:
+        if server.poll() is None:
+            server.kill()
