@@ -52,10 +52,14 @@ def truncate_checkpoint(run: Path) -> None:
         data.write_bytes(data.read_bytes()[:100])
 
 
-def user_files(tmp: Path, files: dict[str, bytes]) -> str:
+def user_corpus(tmp: Path, files: dict[str, bytes]) -> list[str]:
+    """Overrides that build the "user" corpus from ``files`` into tmp/user/, never into the
+    repository's data/."""
     for name, data in files.items():
         (tmp / name).write_bytes(data)
-    return "data.sources=[" + ",".join(str(tmp / name) for name in files) + "]"
+    out = tmp / "user"
+    return ["data.corpus=user", "data.sources=[" + ",".join(str(tmp / name) for name in files) + "]",
+            f"data.train={out}/train", f"data.dev={out}/dev", f"data.test=[{out}/test]"]
 
 
 # (case, function of (tmp, run) -> (argv, stdin), expected stderr line with {tmp} and {run})
@@ -96,22 +100,22 @@ CASES = [
      "{tmp}/dir.de: is a directory, expected a text file"),
     ("nothing within max_length", lambda t, r: (["train", "--config", tiny(t, data={"max_length": 4})], None),
      "{tmp}/data/train: no training pair within data.max_length=4 tokens"),
-    ("tsv line without tab", lambda t, r: (["prepare", "--corpus", "user", user_files(
+    ("tsv line without tab", lambda t, r: (["prepare", *user_corpus(
         t, {"a.tsv": b"Eins zwei drei.\tOne two three.\nkein Tab\n"}), f"data.cache={t}"], None),
      "{tmp}/a.tsv:2: expected tab-separated columns (source<TAB>target), found no tab"),
-    ("binary garbage", lambda t, r: (["prepare", "--corpus", "user", user_files(
+    ("binary garbage", lambda t, r: (["prepare", *user_corpus(
         t, {"a.de": b"\x89PNG\r\n\x1a\n\x00\x00", "a.en": b"x\ny\n"}), f"data.cache={t}"], None),
      "{tmp}/a.de:1: not valid UTF-8 (byte 1 of the line)"),
-    ("nul bytes", lambda t, r: (["prepare", "--corpus", "user", user_files(
+    ("nul bytes", lambda t, r: (["prepare", *user_corpus(
         t, {"a.de": b"Eins zwei drei.\n\x00\x00\x01\n", "a.en": b"x\ny\n"}), f"data.cache={t}"], None),
      "{tmp}/a.de:2: binary data (NUL byte), expected UTF-8 text"),
-    ("empty user file", lambda t, r: (["prepare", "--corpus", "user", user_files(
+    ("empty user file", lambda t, r: (["prepare", *user_corpus(
         t, {"a.de": b"", "a.en": b"x\n"}), f"data.cache={t}"], None),
      "{tmp}/a.de: empty file, expected one sentence per line"),
     ("unknown recipe", lambda t, r: (["prepare", "--corpus", "wmt99"], None),
      "data.corpus: no recipe called 'wmt99' (recipes: ding-de-en, debian-de-en, debian-fr-en, "
      "debian-es-en, bible-en-es, user, manythings-<xx>-en, tatoeba-<xx>-<yy>, sacrebleu-<test set>-<xx>-<yy>)"),
-    ("three user files", lambda t, r: (["prepare", "--corpus", "user", user_files(
+    ("three user files", lambda t, r: (["prepare", *user_corpus(
         t, {"a": b"x\n", "b": b"x\n", "c": b"x\n"})], None),
      "data.sources: expected [source_file, target_file] or [tsv_file], got 3 files"),
     # ---- command-line arguments

@@ -280,12 +280,14 @@ def test_bad_user_corpus_gives_one_line_error(tmp_path, files, message):
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     sources = [str(tmp_path / name) for name in files]
-    result = run_cli("prepare", "--corpus", "user", f"data.sources={json.dumps(sources)}",
+    out = tmp_path / "user"  # the corpus would be built here, never in the repository's data/
+    result = run_cli("prepare", "data.corpus=user", f"data.sources={json.dumps(sources)}",
+                     f"data.train={out}/train", f"data.dev={out}/dev", f"data.test=[{out}/test]",
                      f"data.cache={tmp_path / 'cache'}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "error: " + message.format(d=tmp_path)
     assert "Traceback" not in result.stderr
-    assert not Path("data/user/stats.json").exists()
+    assert not (out / "stats.json").exists()
 
 
 def test_unknown_recipe_lists_the_known_ones():
