@@ -243,18 +243,29 @@ def hostile_lines(count: int) -> bytes:
 
 
 @pytest.mark.slow
-def test_translating_1000_hostile_lines_returns_1000_lines(trained_run, tmp_path):
+def test_translating_1000_hostile_lines_returns_1000_lines(copier, tmp_path):
+    """On the copy-task run, whose outputs follow their inputs, so a misplaced line shows."""
+    trained_run = copier.parent / "runs" / "tiny"
     source = tmp_path / "hostile.de"
     source.write_bytes(hostile_lines(1000))
     output = tmp_path / "out.en"
-    started = time.monotonic()
     result = run_cli("translate", "--run", str(trained_run), "--input", str(source), "--output", str(output),
                      timeout=600)
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 300
     with open(output, encoding="utf-8", newline="\n") as handle:
-        assert len(handle.read().split("\n")) == 1001  # 1,000 lines, each ending in "\n"
+        translations = handle.read().split("\n")
+    assert len(translations) == 1001 and translations[-1] == ""  # 1,000 lines, each ending in "\n"
     assert "decode.max_input_length" in result.stderr  # the 10,000-character lines were capped
+    # each output line belongs to its input line: equal inputs, wherever they stand, get equal
+    # outputs, blank inputs blank outputs, and a plain sentence what it gets on its own
+    by_input: dict[bytes, set[str]] = {}
+    for line, translation in zip(hostile_lines(1000).split(b"\n"), translations):
+        by_input.setdefault(line, set()).add(translation)
+    assert all(len(outputs) == 1 for outputs in by_input.values()), by_input
+    assert len(set().union(*by_input.values())) >= 5  # distinct outputs, so a shuffle would show
+    assert by_input[b""] == by_input[b"   \t  "] == {""}
+    alone = run_cli("translate", "--run", str(trained_run), stdin="Ich habe keine Zeit.\n")
+    assert by_input[b"Ich habe keine Zeit."] == {alone.stdout.rstrip("\n")}
     piped = run_cli("translate", "--run", str(trained_run), stdin=hostile_lines(50).decode("utf-8", "replace"))
     assert piped.returncode == 0 and piped.stdout.count("\n") == 50, piped.stderr
 
