@@ -135,6 +135,57 @@ def test_nonfinite_loss_stops_or_skips_and_never_corrupts_weights(tmp_path, monk
             assert np.all(np.isfinite(reader.get_tensor(name))), name
 
 
+def armed_poison(kind: str, armed: tf.Variable):
+    """masked_cross_entropy, plus, while ``armed``: a NaN loss (finite gradients), or a zero
+    term whose gradient is NaN (a finite loss with NaN gradients)."""
+    import nmt.train
+
+    original = nmt.train.masked_cross_entropy
+
+    @tf.custom_gradient
+    def zero_with_nan_gradient(value):
+        return tf.zeros_like(value), lambda upstream: upstream * tf.where(armed, np.nan, 0.0)
+
+    def poisoned(logits, targets, label_smoothing=0.0):
+        loss_sum, tokens = original(logits, targets, label_smoothing)
+        if kind == "loss":
+            return loss_sum + tf.where(armed, np.nan, 0.0), tokens
+        return loss_sum + zero_with_nan_gradient(tf.cast(logits[0, 0, 0], tf.float32)), tokens
+    return poisoned
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["loss", "gradient"])
+def test_a_skipped_nonfinite_batch_changes_no_model_or_optimizer_variable(tmp_path, monkeypatch, kind):
+    import nmt.train
+    from nmt.config import load_config
+    from nmt.data import epoch_dataset
+
+    armed = tf.Variable(False)
+    monkeypatch.setattr(nmt.train, "masked_cross_entropy", armed_poison(kind, armed))
+    config = load_config(save_config(tmp_path, tiny_config(tmp_path, train={"nonfinite_loss": "skip"})))
+    corpora = nmt.train.read_corpora(config)
+    trainer = nmt.train.Trainer(nmt.train.prepare_run(config, corpora), corpora)
+    first, second = [batch for batch, _ in zip(epoch_dataset(trainer.corpus, 400, config.seed, 0), range(2))]
+
+    def step(batch) -> tuple[int, float]:
+        loss, tokens, outcome, _ = trainer.train_step(*batch, tf.constant(0.0, tf.float64), tf.constant(0.003),
+                                                      tf.constant(True))
+        return int(outcome), float(loss)
+
+    assert step(first)[0] == nmt.train.APPLIED  # Adam's slots now hold values
+    variables = trainer.model.variables + trainer.optimizer.variables
+    before = [v.numpy().copy() for v in variables]
+    armed.assign(True)
+    outcome, loss = step(second)
+    assert outcome == nmt.train.SKIPPED and np.isfinite(loss) == (kind == "gradient")
+    for variable, old in zip(variables, before, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), old, err_msg=variable.path)
+    armed.assign(False)
+    assert step(second)[0] == nmt.train.APPLIED  # the same batch, clean, is applied
+    assert any(not np.array_equal(v.numpy(), old) for v, old in zip(trainer.model.trainable_variables, before))
+
+
 def limit_file_size(limit: int):
     def apply() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
