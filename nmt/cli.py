@@ -236,15 +236,14 @@ def cmd_translate(args) -> None:
     from nmt.translate import OutputFormat, load_model, make_translator, repl, translate_stream
 
     model = load_model(run, args.weights)
+    searched = model
     if members:
         from nmt.ensemble import Ensemble
 
         print(f"ensemble of {len(members) + 1} runs: {', '.join(str(r.directory) for r in [run, *members])}",
               file=sys.stderr)
-        translator = make_translator(run, Ensemble([model, *(load_model(m, args.weights) for m in members)]),
-                                     sampling)
-    else:
-        translator = make_translator(run, model, sampling)
+        searched = Ensemble([model, *(load_model(m, args.weights) for m in members)])
+    translator = make_translator(run, searched, sampling)
     if sampling:
         beam = 1
     output = OutputFormat(args.nbest, args.scores, args.jsonl, args.alignments)

@@ -91,15 +91,23 @@ def create_run(config: Config, lines: Callable[[str], Iterable[str]], tokenizer_
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def check_compatible(stored: Config, requested: Config, directory: Path) -> None:
-    """Refuse to continue a run with a config that would change its model."""
-    old, new = config_module.to_dict(stored), config_module.to_dict(requested)
+def _model_difference(old_config: Config, new_config: Config, ignored: tuple[str, ...] = ()):
+    """The first (key, old value, new value) of the frozen sections that differs, or None."""
+    old, new = config_module.to_dict(old_config), config_module.to_dict(new_config)
     for section in FROZEN_SECTIONS:
         for key, value in new[section].items():
-            if old[section][key] != value:
-                raise NmtError(f"{directory}: run was created with {section}.{key}="
-                               f"{old[section][key]!r}, config now says {value!r}; "
-                               f"use a new name or delete the run directory")
+            if old[section][key] != value and key not in ignored:
+                return f"{section}.{key}", old[section][key], value
+    return None
+
+
+def check_compatible(stored: Config, requested: Config, directory: Path) -> None:
+    """Refuse to continue a run with a config that would change its model."""
+    difference = _model_difference(stored, requested)
+    if difference:
+        key, old, new = difference
+        raise NmtError(f"{directory}: run was created with {key}={old!r}, config now says {new!r}; "
+                       f"use a new name or delete the run directory")
 
 
 # Model keys that change neither the variables nor the computation at inference.
@@ -113,13 +121,11 @@ def parent_run(config: Config) -> Run:
     if not (directory / "config.yaml").exists():
         raise NmtError(f"train.init_from: {directory} is not a trained run (no config.yaml there)")
     parent = open_run(directory)
-    old, new = config_module.to_dict(parent.config), config_module.to_dict(config)
-    for section in FROZEN_SECTIONS:
-        for key, value in new[section].items():
-            if old[section][key] != value and key not in _FINE_TUNABLE:
-                raise NmtError(f"train.init_from: {directory} was trained with {section}.{key}="
-                               f"{old[section][key]!r}, this config says {value!r}; a run started "
-                               f"from it keeps its tokenizer and model")
+    difference = _model_difference(parent.config, config, ignored=_FINE_TUNABLE)
+    if difference:
+        key, old, new = difference
+        raise NmtError(f"train.init_from: {directory} was trained with {key}={old!r}, this config says "
+                       f"{new!r}; a run started from it keeps its tokenizer and model")
     return parent
 
 
