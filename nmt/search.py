@@ -168,9 +168,9 @@ def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
     arrays = tf.TensorShape(None)  # TensorArrays keep their own element shapes
     shapes = (tf.TensorShape([]), tf.TensorShape([None]), None, tf.TensorShape([None]), tf.TensorShape([None]),
               arrays, arrays, tf.TensorShape([None, None]))
-    *_, scores, output, attention, _ = tf.while_loop(
-        not_done, body, (0, tokens, states, finished, scores, output, attention, history),
-        shape_invariants=_invariants(shapes, states))
+    loop_vars = (0, tokens, states, finished, scores, output, attention, history)
+    *_, scores, output, attention, _ = tf.while_loop(not_done, body, loop_vars,
+                                                     shape_invariants=_invariants(shapes, loop_vars))
     return Hypotheses(tf.transpose(output.stack()), scores,
                       tf.transpose(attention.stack(), [1, 0, 2]) if with_attention else None)
 
@@ -182,17 +182,33 @@ def _gather_beams(tensor, beam_index, batch, beam):
     return tf.reshape(gathered, tf.shape(tensor))
 
 
+def _beam_rows(sentences, beam: int):
+    """The rows [len(sentences) * beam] of the hypotheses of ``sentences`` in a [batch*beam] tensor."""
+    return tf.reshape(sentences[:, None] * beam + tf.range(beam)[None, :], [-1])
+
+
+def _extend(full, active, live):
+    """``full`` [batch, beam, time, ...] one step longer (PAD or 0), with the rows of the
+    ``active`` sentences replaced by ``live`` [active, beam, time + 1, ...]."""
+    padding = [[0, 0], [0, 0], [0, 1]] + [[0, 0]] * (len(full.shape) - 3)
+    return tf.tensor_scatter_nd_update(tf.pad(full, padding, constant_values=PAD_ID if full.dtype == tf.int32 else 0),
+                                       active[:, None], live)
+
+
 def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int,
                 with_attention: bool = False, nbest: bool = False, prefix=None,
                 safeguards: Safeguards = Safeguards()) -> Hypotheses:
     """The best of ``beam`` hypotheses per sentence under the length penalty; with ``nbest``
     all of them, best first (tokens [batch, beam, time], scores [batch, beam]).  Each
-    hypothesis starts with its row of ``prefix`` (PAD-padded target ids), if given."""
+    hypothesis starts with its row of ``prefix`` (PAD-padded target ids), if given.
+
+    The source is encoded once per sentence, not once per hypothesis, and a sentence whose
+    hypotheses have all finished leaves the decoder's batch: a batch of sentences of mixed
+    lengths costs about the sum of their lengths, not the longest length times the batch."""
     batch = tf.shape(source)[0]
-    tiled_source = tf.repeat(source, beam, axis=0)
-    memory, mask, keys, states = _start(model, tiled_source)
+    memory, mask, keys, states = tf.nest.map_structure(lambda x: tf.repeat(x, beam, axis=0),
+                                                       _start(model, source))
     limits = _prefix_limits(_length_limits(source, ratio, offset), prefix)
-    limits = tf.tile(limits[:, None], [1, beam])
     min_lengths = _min_lengths(source, safeguards.min_length_ratio)
     first = tf.concat([tf.zeros([1]), tf.fill([beam - 1], -1e9)], 0)
     scores = tf.tile(first[None, :], [batch, 1])
@@ -200,44 +216,62 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
     finished = tf.zeros([batch, beam], tf.bool)
     history = tf.zeros([batch, beam, 0], tf.int32)
     attention = tf.zeros([batch, beam, 0, tf.shape(source)[1] if with_attention else 0])
+    active = tf.range(batch)  # the sentences still in the decoder's batch
 
-    def not_done(t, tokens, states, scores, finished, history, attention):
-        return tf.logical_not(tf.reduce_all(finished))
+    def not_done(t, active, tokens, states, memory, mask, keys, scores, finished, history, attention):
+        return tf.size(active) > 0
 
-    def body(t, tokens, states, scores, finished, history, attention):
+    def body(t, active, tokens, states, memory, mask, keys, scores, finished, history, attention):
         logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        vocab = tf.shape(log_probs)[-1]
-        log_probs = tf.reshape(log_probs, [batch, beam, vocab])
+        alive, vocab = tf.shape(active)[0], tf.shape(log_probs)[-1]
+        log_probs = tf.reshape(log_probs, [alive, beam, vocab])
+        live_prefix = None if prefix is None else tf.gather(prefix, active)
+        live_history = tf.gather(history, active)
+        live_finished = tf.gather(finished, active)
         # A finished hypothesis can only be extended by PAD, at no cost.
         pad_only = tf.where(tf.range(vocab) == PAD_ID, 0.0, -1e9)
-        guards = _too_early(t, min_lengths, vocab) + _forced(prefix, t, vocab)
+        guards = _too_early(t, tf.gather(min_lengths, active), vocab) + _forced(live_prefix, t, vocab)
         guards = guards[:, None, :]
         if safeguards.no_repeat_ngram:
-            repeats = tf.reshape(_repeated_ngrams(tf.reshape(history, [batch * beam, -1]),
-                                                  safeguards.no_repeat_ngram, vocab), [batch, beam, vocab])
-            guards += tf.where(_still_forced(prefix, t)[:, None, None], 0.0, repeats)
-        log_probs = tf.where(finished[:, :, None], pad_only[None, None, :], log_probs + guards)
-        total = tf.reshape(scores[:, :, None] + log_probs, [batch, beam * vocab])
-        scores, flat_index = tf.math.top_k(total, k=beam)
+            repeats = tf.reshape(_repeated_ngrams(tf.reshape(live_history, [alive * beam, -1]),
+                                                  safeguards.no_repeat_ngram, vocab), [alive, beam, vocab])
+            guards += tf.where(_still_forced(live_prefix, t)[:, None, None], 0.0, repeats)
+        log_probs = tf.where(live_finished[:, :, None], pad_only[None, None, :], log_probs + guards)
+        total = tf.reshape(tf.gather(scores, active)[:, :, None] + log_probs, [alive, beam * vocab])
+        live_scores, flat_index = tf.math.top_k(total, k=beam)
         beam_index, new_tokens = flat_index // vocab, flat_index % vocab
-        history = tf.concat([tf.gather(history, beam_index, batch_dims=1),
-                             new_tokens[:, :, None]], axis=2)
+        live_history = tf.concat([tf.gather(live_history, beam_index, batch_dims=1), new_tokens[:, :, None]], 2)
+        live_finished = (tf.gather(live_finished, beam_index, batch_dims=1) | tf.equal(new_tokens, EOS_ID)
+                         | (t + 1 >= tf.gather(limits, active))[:, None])
+        history = _extend(history, active, live_history)
+        scores = tf.tensor_scatter_nd_update(scores, active[:, None], live_scores)
+        finished = tf.tensor_scatter_nd_update(finished, active[:, None], live_finished)
         if with_attention:
-            weights = tf.reshape(tf.cast(weights, tf.float32), [batch, beam, 1, -1])
-            attention = tf.concat([tf.gather(attention, beam_index, batch_dims=1),
-                                   tf.gather(weights, beam_index, batch_dims=1)], axis=2)
-        was_finished = tf.gather(finished, beam_index, batch_dims=1)
-        finished = was_finished | tf.equal(new_tokens, EOS_ID) | (t + 1 >= limits)
-        states = tf.nest.map_structure(lambda s: _gather_beams(s, beam_index, batch, beam), states)
-        return t + 1, tf.reshape(new_tokens, [-1]), states, scores, finished, history, attention
+            weights = tf.reshape(tf.cast(weights, tf.float32), [alive, beam, 1, -1])
+            attention = _extend(attention, active, tf.concat(
+                [tf.gather(tf.gather(attention, active), beam_index, batch_dims=1),
+                 tf.gather(weights, beam_index, batch_dims=1)], axis=2))
+        states = tf.nest.map_structure(lambda s: _gather_beams(s, beam_index, alive, beam), states)
+        tokens = tf.reshape(new_tokens, [-1])
+        running = tf.reshape(tf.where(tf.logical_not(tf.reduce_all(live_finished, axis=1))), [-1])
 
-    shapes = (tf.TensorShape([]), tf.TensorShape([None]), None, tf.TensorShape([None, beam]),
+        def leave_finished():
+            rows = _beam_rows(tf.cast(running, tf.int32), beam)
+            return tf.nest.map_structure(lambda x: tf.gather(x, rows), (tokens, states, memory, mask, keys))
+
+        tokens, states, memory, mask, keys = tf.cond(
+            tf.size(running) < alive, leave_finished, lambda: (tokens, states, memory, mask, keys))
+        return (t + 1, tf.gather(active, running), tokens, states, memory, mask, keys,
+                scores, finished, history, attention)
+
+    rows = tf.TensorShape([None])
+    shapes = (tf.TensorShape([]), rows, rows, None, None, None, None, tf.TensorShape([None, beam]),
               tf.TensorShape([None, beam]), tf.TensorShape([None, beam, None]),
               tf.TensorShape([None, beam, None, None]))
-    _, _, _, scores, _, history, attention = tf.while_loop(
-        not_done, body, (0, tokens, states, scores, finished, history, attention),
-        shape_invariants=_invariants(shapes, states))
+    loop_vars = (0, active, tokens, states, memory, mask, keys, scores, finished, history, attention)
+    *_, scores, _, history, attention = tf.while_loop(not_done, body, loop_vars,
+                                                      shape_invariants=_invariants(shapes, loop_vars))
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(history, PAD_ID), tf.float32), axis=2)
     normalized = scores / tf.pow((5.0 + lengths) / 6.0, length_penalty)
     if nbest:
@@ -250,9 +284,11 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
                       tf.gather(attention, best, batch_dims=1) if with_attention else None)
 
 
-def _invariants(shapes, states):
-    state_shapes = tf.nest.map_structure(lambda s: tf.TensorShape([None, s.shape[-1]]), states)
-    return tuple(state_shapes if shape is None else shape for shape in shapes)
+def _invariants(shapes, loop_vars):
+    """``shapes``, each None replaced by the shapes of its loop variable (a nest of tensors)
+    with any number of rows."""
+    return tuple(tf.nest.map_structure(lambda x: tf.TensorShape([None]).concatenate(x.shape[1:]), var)
+                 if shape is None else shape for shape, var in zip(shapes, loop_vars))
 
 
 class Translator:

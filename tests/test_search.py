@@ -103,6 +103,27 @@ def test_padding_in_a_batch_does_not_change_a_translation(reverser):
         assert alone == batched == [7, 6, 5]
 
 
+def test_beam_search_of_a_mixed_batch_equals_each_sentence_searched_alone(reverser):
+    """Sentences leave the decoder's batch as they finish; what is left must still be theirs."""
+    sources, *_ = reverse_batch(np.random.default_rng(11), 12)
+    prefixes = pad([[row[-2]] if k % 3 == 0 else [] for k, row in enumerate(sources[:, :-1].tolist())])
+    translator = Translator(reverser, 1.0, 2, 1.0)
+    tokens, scores = translator.nbest(sources, 3)
+    forced = translator(sources, 3, prefixes)
+    seen, attention = translator.with_attention(sources, 3)
+    for k, source in enumerate(sources):
+        alone = source[None, :(source != 0).sum()]
+        alone_tokens, alone_scores = translator.nbest(alone, 3)
+        width = alone_tokens.shape[2]
+        np.testing.assert_array_equal(tokens[k, :, :width], alone_tokens[0], err_msg=f"sentence {k}")
+        assert not tokens[k, :, width:].any(), f"sentence {k}: only PAD after its own end"
+        np.testing.assert_allclose(scores[k], alone_scores[0], atol=1e-5, err_msg=f"sentence {k}")
+        assert strip(forced[k]) == strip(translator(alone, 3, prefixes[k:k + 1])[0]), f"sentence {k}"
+        alone_seen, alone_attention = translator.with_attention(alone, 3)
+        np.testing.assert_array_equal(seen[k, :width], alone_seen[0])
+        np.testing.assert_allclose(attention[k, :width, :alone.shape[1]], alone_attention[0], atol=1e-5)
+
+
 def test_output_length_is_capped(reverser):
     translator = Translator(reverser, ratio=0.5, offset=0, length_penalty=1.0)
     sources, *_ = reverse_batch(np.random.default_rng(3), 8)
