@@ -35,11 +35,11 @@ class _Decoder:
     def initial_state(self, finals):
         return tuple(m.decoder.initial_state(f) for m, f in zip(self.models, finals))
 
-    def step(self, tokens, states, keys, memories, mask):
+    def step(self, tokens, states, keys, memories, mask, beam: int = 1):
         """(mean log-probabilities [batch, vocab], each model's state, mean attention)."""
         log_probs, new_states, weights = [], [], []
         for model, state, key, memory in zip(self.models, states, keys, memories):
-            logits, state, attention = model.decoder.step(tokens, state, key, memory, mask)
+            logits, state, attention = model.decoder.step(tokens, state, key, memory, mask, beam)
             log_probs.append(tf.nn.log_softmax(tf.cast(logits, tf.float32)))
             new_states.append(state)
             weights.append(tf.cast(attention, tf.float32))

@@ -156,23 +156,29 @@ class Decoder(keras.layers.Layer):
             new_states.append(state)
         return outputs, new_states
 
-    def _step(self, project_first, state, keys, memory, memory_mask, training: bool = False):
+    def _attend(self, queries, keys, memory, memory_mask, beam: int):
+        """Context [rows, memory] and weights [rows, src] for queries [rows, dim], where the
+        rows are ``beam`` hypotheses per sentence of ``memory``: a beam's hypotheses share
+        their sentence's memory, which is therefore never copied per hypothesis."""
+        context, weights = self.attention(tf.reshape(queries, [tf.shape(memory)[0], beam, queries.shape[-1]]),
+                                          keys, memory, memory_mask)
+        return tf.reshape(context, [-1, context.shape[-1]]), tf.reshape(weights, [tf.shape(queries)[0], -1])
+
+    def _step(self, project_first, state, keys, memory, memory_mask, training: bool = False, beam: int = 1):
         """One decoder step; ``project_first(feed)`` gives the first layer's input
         pre-activations [batch, gates].  Returns (attentional, state, weights)."""
         layer_states, feed = state
         if self.bahdanau:
-            feed, weights = self.attention(layer_states[-1][0][:, None, :], keys, memory, memory_mask)
-            feed = feed[:, 0, :]
+            feed, weights = self._attend(layer_states[-1][0], keys, memory, memory_mask, beam)
         top, layer_states = self._stack(project_first(feed), layer_states, training)
         if self.bahdanau:
             context = feed
         else:
-            context, weights = self.attention(top[:, None, :], keys, memory, memory_mask)
-            context = context[:, 0, :]
+            context, weights = self._attend(top, keys, memory, memory_mask, beam)
         attentional = self.combine(tf.concat([context, top], axis=-1))
         if self.input_feeding:
             feed = attentional
-        return attentional, (layer_states, feed), weights[:, 0, :]
+        return attentional, (layer_states, feed), weights
 
     def call(self, target_in, memory, memory_mask, encoder_finals, training: bool = False):
         """Teacher-forced logits [batch, tgt, vocab] for all target positions."""
@@ -203,13 +209,15 @@ class Decoder(keras.layers.Layer):
         context, _ = self.attention(outputs, keys, memory, memory_mask)
         return self.logits(self.combine(tf.concat([context, outputs], axis=-1)), training)
 
-    def step(self, tokens, state, keys, memory, memory_mask):
-        """One decoding step for tokens [batch]; returns (logits, state, attention weights)."""
+    def step(self, tokens, state, keys, memory, memory_mask, beam: int = 1):
+        """One decoding step for tokens [sentences * beam] (``beam`` hypotheses per sentence of
+        ``memory``, next to each other); returns (logits, state, attention weights)."""
         embedded = self.embedding(tokens)
         first = self.cells[0]
         # one token at a time there is nothing to hoist: project [embedding; fed vector] in one piece
         attentional, state, weights = self._step(
-            lambda feed: first.project(tf.concat([embedded, feed], -1)), state, keys, memory, memory_mask)
+            lambda feed: first.project(tf.concat([embedded, feed], -1)), state, keys, memory, memory_mask,
+            beam=beam)
         return self.logits(attentional), state, weights
 
 

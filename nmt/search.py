@@ -202,12 +202,13 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
     all of them, best first (tokens [batch, beam, time], scores [batch, beam]).  Each
     hypothesis starts with its row of ``prefix`` (PAD-padded target ids), if given.
 
-    The source is encoded once per sentence, not once per hypothesis, and a sentence whose
-    hypotheses have all finished leaves the decoder's batch: a batch of sentences of mixed
-    lengths costs about the sum of their lengths, not the longest length times the batch."""
+    The source is encoded, and its memory kept, once per sentence, not once per hypothesis;
+    a sentence whose hypotheses have all finished leaves the decoder's batch, so a batch of
+    sentences of mixed lengths costs about the sum of their lengths, not the longest length
+    times the batch."""
     batch = tf.shape(source)[0]
-    memory, mask, keys, states = tf.nest.map_structure(lambda x: tf.repeat(x, beam, axis=0),
-                                                       _start(model, source))
+    memory, mask, keys, states = _start(model, source)
+    states = tf.nest.map_structure(lambda x: tf.repeat(x, beam, axis=0), states)
     limits = _prefix_limits(_length_limits(source, ratio, offset), prefix)
     min_lengths = _min_lengths(source, safeguards.min_length_ratio)
     first = tf.concat([tf.zeros([1]), tf.fill([beam - 1], -1e9)], 0)
@@ -222,7 +223,7 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
         return tf.size(active) > 0
 
     def body(t, active, tokens, states, memory, mask, keys, scores, finished, history, attention):
-        logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask)
+        logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask, beam=beam)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         alive, vocab = tf.shape(active)[0], tf.shape(log_probs)[-1]
         log_probs = tf.reshape(log_probs, [alive, beam, vocab])
@@ -257,8 +258,10 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
         running = tf.reshape(tf.where(tf.logical_not(tf.reduce_all(live_finished, axis=1))), [-1])
 
         def leave_finished():
-            rows = _beam_rows(tf.cast(running, tf.int32), beam)
-            return tf.nest.map_structure(lambda x: tf.gather(x, rows), (tokens, states, memory, mask, keys))
+            sentences = tf.cast(running, tf.int32)
+            rows = _beam_rows(sentences, beam)
+            return (*tf.nest.map_structure(lambda x: tf.gather(x, rows), (tokens, states)),
+                    *tf.nest.map_structure(lambda x: tf.gather(x, sentences), (memory, mask, keys)))
 
         tokens, states, memory, mask, keys = tf.cond(
             tf.size(running) < alive, leave_finished, lambda: (tokens, states, memory, mask, keys))
