@@ -14,16 +14,32 @@ from nmt.model import build_model
 bench = load_script("benchmarks/bench.py")
 
 
-def test_flops_of_one_token_pair_count_every_weight_matrix_once():
-    config = ModelConfig(embedding_dim=8, encoder_layers=2, encoder_units=6, decoder_layers=2,
-                         decoder_units=10, attention_units=12, attention="luong_general")
+def _uses(path: str, attention: str) -> str:
+    """How often a weight matrix multiplies per training example: once per source token,
+    per target token or per (target, source) pair."""
+    if path.startswith("encoder_") or path.endswith(("/W_s/kernel", "/W_a/kernel")):
+        return "source"
+    return "pair" if path.endswith("/v/kernel") else "target"
+
+
+@pytest.mark.parametrize("cell, attention, input_feeding", [
+    ("cifg", "luong_general", False), ("cifg", "luong_general", True), ("lstm", "luong_dot", False),
+    ("gru", "luong_concat", True), ("peephole", "bahdanau", False), ("lstm", "bahdanau", True)])
+def test_flops_count_every_weight_matrix_once_per_token_it_multiplies(cell, attention, input_feeding):
+    """The GFLOP/s figures of `make bench` rest on this count: checked against the model's own
+    matrices, each weighted by how often it is used, for every attention and input feeding."""
+    dec = 12 if attention == "luong_dot" else 10  # dot scores need decoder = 2 x encoder units
+    config = ModelConfig(cell=cell, embedding_dim=8, encoder_layers=2, encoder_units=6, decoder_layers=2,
+                         decoder_units=dec, attention_units=14, attention=attention, input_feeding=input_feeding)
+    batch, source, target = 2, 3, 4
     model = build_model(50, 50, config)
-    matrices = sum(int(np.prod(v.shape)) for v in model.trainable_variables
-                   if len(v.shape) == 2 and "embedding" not in v.path and "bridge" not in v.path)
-    # one source and one target token: each matrix weight is one multiply-add, plus the
-    # score (decoder_units) and the context (2 * encoder_units) of the single (target, source) pair
-    expected = 3 * 2 * (matrices + config.decoder_units + 2 * config.encoder_units)
-    assert bench.training_flops(config, 50, 1, 1, 1) == expected
+    times = {"source": batch * source, "target": batch * target, "pair": batch * target * source}
+    macs = sum(times[_uses(v.path, attention)] * int(np.prod(v.shape)) for v in model.trainable_variables
+               if len(v.shape) == 2 and "embedding" not in v.path and "bridge" not in v.path)
+    if attention in ("luong_dot", "luong_general"):
+        macs += times["pair"] * dec                      # the score q . k of every pair
+    macs += times["pair"] * 2 * config.encoder_units     # the context vectors
+    assert bench.training_flops(config, 50, batch, source, target) == 3 * 2 * macs
 
 
 @pytest.mark.slow
