@@ -207,6 +207,19 @@ def test_nbest_is_the_whole_beam_best_first_scored_as_forced_decoding(reverser):
     assert all(len({tuple(strip(t)) for t in row}) == 4 for row in tokens), "the hypotheses differ"
 
 
+@pytest.mark.parametrize("alpha", [0.6, 1.0, 2.0])
+def test_beam_scores_are_log_probabilities_over_the_gnmt_length_penalty(reverser, alpha):
+    """score = log P(y | x) / ((5 + |y|) / 6) ** alpha, |y| counting EOS, for every hypothesis."""
+    from nmt.scoring import score_batch
+
+    sources, *_ = reverse_batch(np.random.default_rng(12), 8)
+    tokens, scores = Translator(reverser, 1.0, 2, alpha).nbest(sources, 3)
+    for rank in range(3):
+        totals, _ = score_batch(reverser, sources, tokens[:, rank])
+        lengths = (tokens[:, rank] != 0).sum(axis=1)
+        np.testing.assert_allclose(scores[:, rank], totals / ((5 + lengths) / 6) ** alpha, atol=1e-4)
+
+
 @pytest.mark.parametrize("beam", [1, 3])
 def test_a_prefix_is_kept_and_its_own_start_changes_nothing(reverser, beam):
     translator = Translator(reverser, 1.0, 2, 1.0)
