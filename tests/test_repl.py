@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import pexpect
@@ -54,3 +55,23 @@ def test_repl_translates_completes_and_obeys_its_commands(trained_run, tmp_path)
     assert child.exitstatus == 0
     history = (tmp_path / ".nmt_history").read_text(encoding="utf-8")
     assert "Guten Morgen." in history and ":prefix Maybe" in history
+
+
+@pytest.mark.slow
+def test_repl_show_plots_and_ctrl_d_or_ctrl_c_leave_cleanly(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)  # :show writes its plot into the run
+    child = start(run, tmp_path)
+    answer(child, "Guten Morgen.")
+    assert answer(child, ":show").strip() == f"gates and attention plotted to {run / 'inspect.png'}"
+    assert (run / "inspect.png").read_bytes()[:4] == b"\x89PNG"
+    child.sendeof()  # Ctrl-D at the prompt
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    child = start(run, tmp_path)
+    child.sendintr()  # Ctrl-C at the prompt
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and "Traceback" not in child.before
+    assert ":show" in (tmp_path / ".nmt_history").read_text(encoding="utf-8")
