@@ -47,8 +47,18 @@ def test_combination_learns_and_decodes(cell, attention):
         return loss
 
     rng = np.random.default_rng(0)
-    losses = [float(step(*copy_batch(rng))) for _ in range(40)]
-    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5]), losses
-    source = copy_batch(np.random.default_rng(1), 4)[0]
+    losses = [float(step(*copy_batch(rng))) for _ in range(100)]
+    # A decoder that ignores the source can learn only the symbols' frequencies (about 0.87 of
+    # the first loss on this task, and 1 in 8 symbols right). The bridge alone carries enough of
+    # these short sources for some cells to copy a little, so attention is checked directly:
+    # copying, output position k must look at source position k.
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5]), losses
+    source = copy_batch(np.random.default_rng(1), 64)[0]
     translator = Translator(model, ratio=1.0, offset=2, length_penalty=1.0)
-    assert translator(source, 1).shape[0] == translator(source, 3).shape[0] == 4
+    output, attention = translator.with_attention(source, 1)
+    lengths = np.count_nonzero(source, axis=1)  # symbols and EOS
+    copied = np.mean([np.mean(np.pad(out, (0, n))[:n] == row[:n]) for out, row, n in zip(output, source, lengths)])
+    aligned = np.mean([np.mean(att[:n].argmax(-1) == np.arange(n)) for att, n in zip(attention, lengths)])
+    assert copied >= 0.5, f"greedy search copies only {copied:.0%} of the symbols"
+    assert aligned >= 0.5, f"only {aligned:.0%} of the output positions attend to their source position"
+    assert translator(source[:4], 1).shape[0] == translator(source[:4], 3).shape[0] == 4
