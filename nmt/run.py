@@ -67,8 +67,12 @@ def create_run(config: Config, lines: Callable[[str], Iterable[str]], tokenizer_
     ``lines("src")`` / ``lines("tgt")`` stream one side of the training corpus.
     """
     target = config.run_dir
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{config.name}.partial-"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{config.name}.partial-"))
+    except OSError as error:
+        raise NmtError(f"run_root: cannot create the run directory {target} "
+                       f"({error.strerror}: {error.filename}); choose a writable directory") from None
     try:
         src_file, tgt_file = _vocab_files(config.tokenizer.shared)
         if tokenizer_from:
