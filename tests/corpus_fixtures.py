@@ -18,13 +18,21 @@ _DE_VERBS = ["sieht", "sucht", "findet", "ruft", "hört", "jagt"]
 _EN_VERBS = ["sees", "seeks", "finds", "calls", "hears", "chases"]
 
 
+_DE_PLACES = ["im Garten", "am Fluss", "auf dem Feld", "hinter dem Haus", "vor der Mühle", "unter dem Baum",
+              "bei der Brücke", "neben dem Stall"]
+_EN_PLACES = ["in the garden", "by the river", "on the field", "behind the house", "outside the mill",
+              "under the tree", "at the bridge", "next to the barn"]
+
+
 def sentence_pairs(count: int, offset: int = 0) -> list[tuple[str, str]]:
-    """Distinct German-English sentence pairs (distinct even with digits and case ignored)."""
-    combos = itertools.islice(itertools.product(range(len(_DE_NOUNS)), range(len(_DE_VERBS)),
-                                                range(len(_DE_NOUNS))), offset, offset + count)
-    return [(f"Der {_DE_NOUNS[a]} {_DE_VERBS[v]} heute den {_DE_NOUNS[b]} im Garten.",
-             f"The {_EN_NOUNS[a]} {_EN_VERBS[v]} the {_EN_NOUNS[b]} in the garden today.")
-            for a, v, b in combos]
+    """Distinct German-English sentence pairs (distinct even with digits and case ignored),
+    up to 6,912 of them."""
+    combos = itertools.islice(itertools.product(range(len(_DE_PLACES)), range(len(_DE_NOUNS)),
+                                                range(len(_DE_VERBS)), range(len(_DE_NOUNS))),
+                              offset, offset + count)
+    return [(f"Der {_DE_NOUNS[a]} {_DE_VERBS[v]} heute den {_DE_NOUNS[b]} {_DE_PLACES[p]}.",
+             f"The {_EN_NOUNS[a]} {_EN_VERBS[v]} the {_EN_NOUNS[b]} {_EN_PLACES[p]} today.")
+            for p, a, v, b in combos]
 
 
 def write_mo(path: Path, messages: dict[str, str]) -> None:
@@ -55,15 +63,21 @@ def _package(cache: Path, name: str) -> Path:
     return root
 
 
-def fake_debian_cache(cache: Path, pairs: list[tuple[str, str]]) -> None:
-    """Every package debian-de-en reads, 'already unpacked', sharing ``pairs`` among them."""
-    chunks = [pairs[i::4] for i in range(4)]
-    ding = _package(cache, "trans-de-en") / "usr/share/trans/de-en"
-    ding.parent.mkdir(parents=True)
-    ding.write_text("# Version :: fixture\n" + "".join(f"{de} :: {en}\n" for de, en in chunks[0]),
-                    encoding="utf-8")
-    for lang, side in (("de", 0), ("en", 1)):
-        help_dir = libreoffice_help.help_language_dir(_package(cache, libreoffice_help.package(lang)), lang)
+def fake_debian_cache(cache: Path, pairs: list[tuple[str, str]], lang: str = "de") -> None:
+    """Every package debian-<lang>-en reads, 'already unpacked', sharing ``pairs`` among them
+    (the first side of each pair stands for <lang>; Ding exists for German only)."""
+    sources = 4 if lang == "de" else 3
+    chunks = [pairs[i::sources] for i in range(sources)]
+    if lang != "de":
+        chunks.insert(0, [])
+    else:
+        ding = _package(cache, "trans-de-en") / "usr/share/trans/de-en"
+        ding.parent.mkdir(parents=True)
+        ding.write_text("# Version :: fixture\n" + "".join(f"{de} :: {en}\n" for de, en in chunks[0]),
+                        encoding="utf-8")
+    for side_lang, side in ((lang, 0), ("en", 1)):
+        help_dir = libreoffice_help.help_language_dir(_package(cache, libreoffice_help.package(side_lang)),
+                                                      side_lang)
         for number in range(0, len(chunks[1]), 5):
             page = help_dir / "text" / f"page{number}.html"
             page.parent.mkdir(parents=True, exist_ok=True)
@@ -74,12 +88,12 @@ def fake_debian_cache(cache: Path, pairs: list[tuple[str, str]]) -> None:
     campaigns = gettext_catalogs.WESNOTH_CAMPAIGNS
     for index, campaign in enumerate(campaigns):
         root = _package(cache, gettext_catalogs.wesnoth_package(campaign))
-        write_mo(root / f"usr/share/games/wesnoth/1.16/locale/de/LC_MESSAGES/wesnoth-{campaign}.mo",
+        write_mo(root / f"usr/share/games/wesnoth/1.16/locale/{lang}/LC_MESSAGES/wesnoth-{campaign}.mo",
                  {en: de for de, en in chunks[2][index::len(campaigns)]})
-    packages = [p.format(lang="de") for p in gettext_catalogs.UI_PACKAGES]
+    packages = [p.format(lang=lang) for p in gettext_catalogs.UI_PACKAGES]
     for index, package in enumerate(packages):
         root = _package(cache, package)
-        write_mo(root / f"usr/share/locale/de/LC_MESSAGES/{package}.mo",
+        write_mo(root / f"usr/share/locale/{lang}/LC_MESSAGES/{package}.mo",
                  {"_" + en: "&" + de for de, en in chunks[3][index::len(packages)]})
 
 

@@ -140,6 +140,18 @@ def test_debian_recipe_builds_idempotently_without_leaks(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
+@pytest.mark.parametrize("lang", ["fr", "es"])
+def test_debian_recipes_of_other_languages_read_their_own_catalogs(tmp_path, lang):
+    fake_debian_cache(tmp_path / "cache", sentence_pairs(800), lang)
+    out = tmp_path / f"debian-{lang}-en"
+    stats = recipes.build(small(recipes.find_recipe(f"debian-{lang}-en", DataConfig())), out, tmp_path / "cache")
+    assert_leak_free(out, (lang, "en"))
+    assert set(stats["sources"]) == {"libreoffice-help", "wesnoth", "ui-catalogs"}  # Ding is German only
+    assert all(stats["sources"][name]["kept"] > 100 for name in stats["sources"])
+    assert stats["train"]["pairs"] == len((out / f"train.{lang}").read_text(encoding="utf-8").splitlines()) > 300
+    assert sorted(p.name for p in out.glob("*.en")) == ["dev.en", "test.en", "train.en"]
+
+
 def test_ding_recipe_and_shipped_corpus_are_leak_free(tmp_path):
     assert_leak_free(SHIPPED)
     stats = json.loads((SHIPPED / "stats.json").read_text())
