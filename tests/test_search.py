@@ -226,7 +226,8 @@ def test_a_prefix_is_kept_and_its_own_start_changes_nothing(reverser, beam):
     sources, *_ = reverse_batch(np.random.default_rng(8), 30)
     free = translator(sources, beam)
     starts = [strip(row)[:k] for row, k in zip(free, np.random.default_rng(9).integers(1, 4, 30))]
-    np.testing.assert_array_equal(translator(sources, beam, pad(starts)), free)
+    # the arrays may differ in width: the other hypotheses of a forced beam can run longer
+    assert [strip(row) for row in translator(sources, beam, pad(starts))] == [strip(row) for row in free]
     odd = [[13, 4], [5], [12, 12, 12]] * 10  # prefixes the model would not choose
     forced = translator(sources, beam, pad(odd))
     assert all(list(row[:len(start)]) == start for row, start in zip(forced, odd))
