@@ -57,6 +57,13 @@ def amd_core(family: int, model: int, flags: set[str]) -> str | None:
     return None
 
 
+def _onednn() -> bool:
+    """Whether TensorFlow runs its oneDNN kernels in this process (see nmt.prefer_onednn)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def describe() -> dict:
     """This machine and software, as plain JSON-ready values."""
     import tensorflow as tf
@@ -70,7 +77,7 @@ def describe() -> dict:
     return {"cpu": name,
             "cpu_family": cpu.get("cpu family"), "cpu_model": cpu.get("model"),
             "cpu_features": [feature for feature in CPU_FEATURES if feature in flags],
-            "cores": os.cpu_count(), "tensorflow": tf.__version__, "python": platform.python_version(),
+            "cores": os.cpu_count(), "tensorflow": tf.__version__, "onednn": _onednn(), "python": platform.python_version(),
             "commit": _commit(), "date": datetime.date.today().isoformat()}
 
 

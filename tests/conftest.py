@@ -9,11 +9,14 @@ import os
 import pytest
 from helpers import run_cli, save_config, tiny_config, write_copy_task
 
+from nmt import prefer_onednn
+
 # The suite never depends on the caller's TensorFlow settings (TF_CPP_MIN_LOG_LEVEL, TF_CONFIG,
 # TF_ENABLE_ONEDNN_OPTS, ...) or on NMT_DEBUG; TensorFlow imported by the tests themselves is quiet.
 for _key in [key for key in os.environ if key.startswith("TF_") or key == "NMT_DEBUG"]:
     del os.environ[_key]
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+prefer_onednn()  # as in every nmt process: the tests import TensorFlow before nmt
 
 
 @pytest.fixture
