@@ -1,11 +1,13 @@
 """Load test of `nmt serve` on loopback: CLIENTS concurrent clients send single-sentence
-requests for SECONDS, first to a server with dynamic batching, then to one answering a
-request at a time; latency percentiles, sentences/s, errors and the server's memory.
+requests for SECONDS to a server with dynamic batching and for SECONDS to one answering a
+request at a time; latency percentiles, sentences/s, errors and the servers' memory.
 
     .venv/bin/python benchmarks/load_test.py --run runs/ding-de-en --output docs/serve [--beam 1]
 
-It starts and stops the servers itself, talks only to 127.0.0.1 and ends after
-2 x SECONDS plus start-up.
+Both servers run side by side and take turns in ROUNDS alternated rounds (SECONDS / ROUNDS
+each), so a shared machine whose speed drifts during the test slows both alike; the
+throughput ratio is the median of the rounds' ratios.  It starts and stops the servers
+itself, talks only to 127.0.0.1 and ends after 2 x SECONDS plus start-up.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ async def start(run: str, batching: bool) -> tuple[subprocess.Popen, str, dict]:
     return server, url, timings
 
 
+SERVERS = (("dynamic batching", True), ("one request at a time", False))
+
+
 async def load(url: str, sentences: list[str], clients: int, seconds: float, pid: int, beam: int) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
@@ -101,37 +106,64 @@ async def load(url: str, sentences: list[str], clients: int, seconds: float, pid
         await asyncio.gather(sample_memory(), *(client(session, random.Random(i)) for i in range(clients)))
         elapsed = time.perf_counter() - began
     ordered = sorted(latencies)
+    memory.append(resident_mib(pid))
     return {"requests": len(latencies) + len(errors), "errors": len(errors), "first_errors": errors[:3],
+            "seconds": elapsed, "latencies": latencies,
             "sentences_per_second": round(len(latencies) / elapsed, 2),
-            "p50_ms": round(1000 * statistics.median(ordered), 1) if ordered else None,
-            "p99_ms": round(1000 * ordered[int(0.99 * (len(ordered) - 1))], 1) if ordered else None,
             "memory_mib": [round(m, 1) for m in memory]}
+
+
+def merge(rounds: list[dict], clients: int) -> dict:
+    """One server's rounds as one measurement: summed counts, latency over all requests,
+    memory over the whole test, and the sentences/s of each round."""
+    latencies = sorted(latency for r in rounds for latency in r["latencies"])
+    seconds = sum(r["seconds"] for r in rounds)
+    return {"requests": sum(r["requests"] for r in rounds), "errors": sum(r["errors"] for r in rounds),
+            "first_errors": [e for r in rounds for e in r["first_errors"]][:3],
+            "sentences_per_second": round(len(latencies) / seconds, 2),
+            "round_sentences_per_second": [r["sentences_per_second"] for r in rounds],
+            "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+            "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
+            "memory_mib": [m for r in rounds for m in r["memory_mib"]]}
 
 
 async def main_async(args) -> dict:
     sentences = [line for line in Path(args.sentences).read_text(encoding="utf-8").splitlines() if line.strip()]
     results = {"machine": describe(), "run": args.run, "clients": args.clients, "seconds": args.seconds,
-               "beam": args.beam}
-    for name, batching in (("dynamic batching", True), ("one request at a time", False)):
-        print(f"{name}: starting the server", file=sys.stderr, flush=True)
-        server, url, timings = await start(args.run, batching)
-        try:
-            print(f"{name}: {args.clients} clients for {args.seconds} s", file=sys.stderr, flush=True)
-            results[name] = {**timings, **await load(url, sentences, args.clients, args.seconds, server.pid, args.beam)}
-        finally:
+               "rounds": args.rounds, "beam": args.beam}
+    servers = {}
+    try:
+        for name, batching in SERVERS:
+            print(f"{name}: starting the server", file=sys.stderr, flush=True)
+            servers[name] = await start(args.run, batching)
+        rounds: dict[str, list[dict]] = {name: [] for name, _ in SERVERS}
+        for index in range(args.rounds):
+            for name, _ in SERVERS:
+                server, url, _ = servers[name]
+                print(f"round {index + 1}/{args.rounds}, {name}: {args.clients} clients for "
+                      f"{args.seconds / args.rounds:g} s", file=sys.stderr, flush=True)
+                rounds[name].append(await load(url, sentences, args.clients, args.seconds / args.rounds,
+                                               server.pid, args.beam))
+    finally:
+        for server, _, _ in servers.values():
             server.terminate()
             server.wait(30)
+    for name, _ in SERVERS:
+        results[name] = {**servers[name][2], **merge(rounds[name], args.clients)}
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
-    batched, single = results["dynamic batching"], results["one request at a time"]
-    results["throughput_ratio"] = round(batched["sentences_per_second"] / max(single["sentences_per_second"], 1e-9), 2)
+    ratios = [b["sentences_per_second"] / max(s["sentences_per_second"], 1e-9)
+              for b, s in zip(rounds["dynamic batching"], rounds["one request at a time"])]
+    results["round_ratios"] = [round(r, 2) for r in ratios]
+    results["throughput_ratio"] = round(statistics.median(ratios), 2)
     return results
 
 
 def markdown(results: dict) -> str:
     machine = results["machine"]
     lines = [f"Load test of `nmt serve` ({results['clients']} concurrent clients, {results['seconds']:g} s of "
-             f"single-sentence requests per server, beam {results['beam']}, loopback) on {machine['cpu']} "
-             f"({machine['cores']} cores), TensorFlow {machine['tensorflow']}, commit {machine['commit']}, "
+             f"single-sentence requests per server in {results['rounds']} alternated rounds, beam "
+             f"{results['beam']}, loopback) on {machine['cpu']} "
+             f"({machine['cores']} cores), TensorFlow {machine['tensorflow']} (oneDNN {'on' if machine.get('onednn') else 'off'}), commit {machine['commit']}, "
              f"{machine['date']}; "
              f"run `{results['run']}`.", "",
              "| server | requests | errors | sentences/s | p50 latency | p99 latency "
@@ -143,8 +175,11 @@ def markdown(results: dict) -> str:
         lines.append(f"| {name} | {r['requests']:,} | {r['errors']} | {r['sentences_per_second']} | {r['p50_ms']} ms "
                      f"| {r['p99_ms']} ms | {memory[0]} / {memory[-1]} / {max(memory)} | {r['healthz_seconds']} s "
                      f"| {r['first_translation_seconds']} s |")
+    rounds = " / ".join(f"{b:g} : {s:g}" for b, s in zip(results["dynamic batching"]["round_sentences_per_second"],
+                                                     results["one request at a time"]["round_sentences_per_second"]))
     lines += ["", f"Throughput with dynamic batching: {results['throughput_ratio']}x that of one request "
-                  f"at a time.", ""]
+                  f"at a time (median of the rounds' ratios {', '.join(f'{r:g}' for r in results['round_ratios'])}; "
+                  f"sentences/s per round, batching : one at a time, {rounds}).", ""]
     return "\n".join(lines)
 
 
@@ -155,9 +190,12 @@ def main() -> int:
                         help="sentences to send, one per line (default: the shipped test set)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--rounds", type=int, default=4, help="alternated rounds per server (default 4)")
     parser.add_argument("--beam", type=int, default=5, help="beam size of every request (default 5)")
     parser.add_argument("--output", help="directory for load.json and load.md")
     args = parser.parse_args()
+    if args.rounds < 1 or args.seconds <= 0 or args.clients < 1:
+        parser.error("--rounds, --seconds and --clients must be positive")
     results = asyncio.run(main_async(args))
     print(markdown(results))
     if args.output:
