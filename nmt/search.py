@@ -302,6 +302,12 @@ def _invariants(shapes, loop_vars):
                  if shape is None else shape for shape, var in zip(shapes, loop_vars))
 
 
+# Sources are PAD-padded to a multiple of this width (masked, so nothing changes): the
+# matrix shapes then repeat, and oneDNN's kernels, made and cached per shape, are reused
+# instead of filling memory with one per source length.
+SOURCE_WIDTH_MULTIPLE = 8
+
+
 class Translator:
     """Compiled search functions for one model; one trace per (search, settings)."""
 
@@ -335,6 +341,8 @@ class Translator:
     def _search(self, source, prefix=None, **settings):
         function = self._function(prefixed=prefix is not None, **settings)
         source = tf.convert_to_tensor(source, tf.int32)
+        if not settings.get("with_attention"):  # attention keeps the caller's source width
+            source = tf.pad(source, [[0, 0], [0, -source.shape[1] % SOURCE_WIDTH_MULTIPLE]])
         return function(source) if prefix is None else function(source, tf.convert_to_tensor(prefix, tf.int32))
 
     def __call__(self, source, beam: int = 1, prefix=None):
