@@ -105,7 +105,6 @@ async def load(url: str, sentences: list[str], clients: int, seconds: float, pid
         began = time.perf_counter()
         await asyncio.gather(sample_memory(), *(client(session, random.Random(i)) for i in range(clients)))
         elapsed = time.perf_counter() - began
-    ordered = sorted(latencies)
     memory.append(resident_mib(pid))
     return {"requests": len(latencies) + len(errors), "errors": len(errors), "first_errors": errors[:3],
             "seconds": elapsed, "latencies": latencies,
@@ -160,10 +159,11 @@ async def main_async(args) -> dict:
 
 def markdown(results: dict) -> str:
     machine = results["machine"]
+    onednn = "on" if machine.get("onednn") else "off"
     lines = [f"Load test of `nmt serve` ({results['clients']} concurrent clients, {results['seconds']:g} s of "
              f"single-sentence requests per server in {results['rounds']} alternated rounds, beam "
              f"{results['beam']}, loopback) on {machine['cpu']} "
-             f"({machine['cores']} cores), TensorFlow {machine['tensorflow']} (oneDNN {'on' if machine.get('onednn') else 'off'}), commit {machine['commit']}, "
+             f"({machine['cores']} cores), TensorFlow {machine['tensorflow']} (oneDNN {onednn}), commit {machine['commit']}, "
              f"{machine['date']}; "
              f"run `{results['run']}`.", "",
              "| server | requests | errors | sentences/s | p50 latency | p99 latency "

@@ -77,8 +77,8 @@ def describe() -> dict:
     return {"cpu": name,
             "cpu_family": cpu.get("cpu family"), "cpu_model": cpu.get("model"),
             "cpu_features": [feature for feature in CPU_FEATURES if feature in flags],
-            "cores": os.cpu_count(), "tensorflow": tf.__version__, "onednn": _onednn(), "python": platform.python_version(),
-            "commit": _commit(), "date": datetime.date.today().isoformat()}
+            "cores": os.cpu_count(), "tensorflow": tf.__version__, "onednn": _onednn(),
+            "python": platform.python_version(), "commit": _commit(), "date": datetime.date.today().isoformat()}
 
 
 def label(machine: dict) -> str:
