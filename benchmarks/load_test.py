@@ -163,7 +163,8 @@ def markdown(results: dict) -> str:
     lines = [f"Load test of `nmt serve` ({results['clients']} concurrent clients, {results['seconds']:g} s of "
              f"single-sentence requests per server in {results['rounds']} alternated rounds, beam "
              f"{results['beam']}, loopback) on {machine['cpu']} "
-             f"({machine['cores']} cores), TensorFlow {machine['tensorflow']} (oneDNN {onednn}), commit {machine['commit']}, "
+             f"({machine['cores']} cores), TensorFlow {machine['tensorflow']} (oneDNN {onednn}), "
+             f"commit {machine['commit']}, "
              f"{machine['date']}; "
              f"run `{results['run']}`.", "",
              "| server | requests | errors | sentences/s | p50 latency | p99 latency "
