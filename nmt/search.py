@@ -302,9 +302,10 @@ def _invariants(shapes, loop_vars):
                  if shape is None else shape for shape, var in zip(shapes, loop_vars))
 
 
-# Sources are PAD-padded to a multiple of this width (masked, so nothing changes): the
-# matrix shapes then repeat, and oneDNN's kernels, made and cached per shape, are reused
-# instead of filling memory with one per source length.
+# Batches of sources are PAD-padded to a multiple of this width (masked, so nothing
+# changes): the matrix shapes then repeat, and oneDNN's kernels, made and cached per
+# shape, are reused instead of filling memory with one per (batch, length) pair.  A
+# lone sentence has few shapes and is not padded, so its encoder takes no extra steps.
 SOURCE_WIDTH_MULTIPLE = 8
 
 
@@ -341,7 +342,7 @@ class Translator:
     def _search(self, source, prefix=None, **settings):
         function = self._function(prefixed=prefix is not None, **settings)
         source = tf.convert_to_tensor(source, tf.int32)
-        if not settings.get("with_attention"):  # attention keeps the caller's source width
+        if source.shape[0] > 1 and not settings.get("with_attention"):  # attention keeps the caller's width
             source = tf.pad(source, [[0, 0], [0, -source.shape[1] % SOURCE_WIDTH_MULTIPLE]])
         return function(source) if prefix is None else function(source, tf.convert_to_tensor(prefix, tf.int32))
 
