@@ -242,14 +242,15 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
             log_probs += tf.where(_still_forced(live_prefix, t)[:, None, None], 0.0, repeats)
         # The best `beam` tokens of each hypothesis hold the best `beam` extensions of the sentence,
         # so the sentence's choice ranks beam x beam candidates, not beam x vocab.
-        candidates, candidate_tokens = tf.math.top_k(log_probs, k=beam)
+        per_hypothesis = min(beam, log_probs.shape[-1])
+        candidates, candidate_tokens = tf.math.top_k(log_probs, k=per_hypothesis)
         # A finished hypothesis can only be extended by PAD, at no cost.
-        candidates = tf.where(live_finished[:, :, None], tf.one_hot(0, beam, 0.0, -1e9), candidates)
+        candidates = tf.where(live_finished[:, :, None], tf.one_hot(0, per_hypothesis, 0.0, -1e9), candidates)
         candidate_tokens = tf.where(live_finished[:, :, None], PAD_ID, candidate_tokens)
-        total = tf.reshape(tf.gather(scores, active)[:, :, None] + candidates, [alive, beam * beam])
+        total = tf.reshape(tf.gather(scores, active)[:, :, None] + candidates, [alive, beam * per_hypothesis])
         live_scores, flat_index = tf.math.top_k(total, k=beam)
-        beam_index = flat_index // beam
-        new_tokens = tf.gather(tf.reshape(candidate_tokens, [alive, beam * beam]), flat_index, batch_dims=1)
+        beam_index = flat_index // per_hypothesis
+        new_tokens = tf.gather(tf.reshape(candidate_tokens, [alive, -1]), flat_index, batch_dims=1)
         live_history = tf.concat([tf.gather(live_history, beam_index, batch_dims=1), new_tokens[:, :, None]], 2)
         live_finished = (tf.gather(live_finished, beam_index, batch_dims=1) | tf.equal(new_tokens, EOS_ID)
                          | (t + 1 >= tf.gather(limits, active))[:, None])

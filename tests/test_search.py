@@ -124,6 +124,13 @@ def test_beam_search_of_a_mixed_batch_equals_each_sentence_searched_alone(revers
         np.testing.assert_allclose(attention[k, :width, :alone.shape[1]], alone_attention[0], atol=1e-5)
 
 
+def test_a_beam_wider_than_the_vocabulary_still_searches(reverser):
+    """Each hypothesis offers at most the whole vocabulary (14 tokens) to a beam of 20."""
+    sources, *_, rows = reverse_batch(np.random.default_rng(5), 4)
+    found = Translator(reverser, 1.0, 2, 1.0)(sources, 20)
+    assert [strip(row) for row in found] == [row[::-1] for row in rows]
+
+
 def test_output_length_is_capped(reverser):
     translator = Translator(reverser, ratio=0.5, offset=0, length_penalty=1.0)
     sources, *_ = reverse_batch(np.random.default_rng(3), 8)
