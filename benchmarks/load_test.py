@@ -112,7 +112,7 @@ async def load(url: str, sentences: list[str], clients: int, seconds: float, pid
             "memory_mib": [round(m, 1) for m in memory]}
 
 
-def merge(rounds: list[dict], clients: int) -> dict:
+def merge(rounds: list[dict]) -> dict:
     """One server's rounds as one measurement: summed counts, latency over all requests,
     memory over the whole test, and the sentences/s of each round."""
     latencies = sorted(latency for r in rounds for latency in r["latencies"])
@@ -148,7 +148,7 @@ async def main_async(args) -> dict:
             server.terminate()
             server.wait(30)
     for name, _ in SERVERS:
-        results[name] = {**servers[name][2], **merge(rounds[name], args.clients)}
+        results[name] = {**servers[name][2], **merge(rounds[name])}
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
     ratios = [b["sentences_per_second"] / max(s["sentences_per_second"], 1e-9)
               for b, s in zip(rounds["dynamic batching"], rounds["one request at a time"])]

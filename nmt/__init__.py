@@ -8,7 +8,7 @@ def prefer_onednn() -> None:
 
     TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; on
     AVX2-only CPUs they are faster too (AMD EPYC Zen 3: training +11%, beam search +20%;
-    docs/speed.md).  Only effective before TensorFlow is imported, hence called here."""
+    docs/tried.md).  Only effective before TensorFlow is imported, hence called here."""
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
