@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate serve score evaluate average export data bench bench-peer compare matrix recipes docs results lint test test-fast clean
+.PHONY: install train train-distributed translate serve score evaluate average export data bench bench-peer decode-peer compare matrix recipes precision docs results lint test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -63,6 +63,12 @@ bench: install
 bench-peer: install .venv-peer/.installed
 	@$(VENV)/bin/python benchmarks/bench_peer.py --config $(or $(CONFIG),configs/bench.yaml) $(ARGS)
 
+# trained models' decoding, ours against JoeyNMT: both train STEPS updates on the same batches,
+# then translate the test set (greedy and beam 5, batch 1 and 64); sentences/s and BLEU
+STEPS ?= 500
+decode-peer: install .venv-peer/.installed
+	@$(VENV)/bin/python benchmarks/decode_peer.py --config $(or $(CONFIG),configs/bench.yaml) --steps $(STEPS) $(ARGS)
+
 compare: install
 	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)
 
@@ -89,6 +95,16 @@ recipes: install
 		--variant "reg-batch1k: model.dropout=0.5 train.label_smoothing=0.1 train.batch_tokens=1024" \
 		--variant "reg-word-dropout: model.dropout=0.5 train.label_smoothing=0.1 model.word_dropout=0.1" \
 		train.max_minutes=$(RECIPE_MINUTES) train.max_epochs=1000 train.validate_every=100 $(ARGS)
+
+# bfloat16 against float32 at equal updates (docs/training.md#bfloat16-or-float32): the
+# default cell on two corpora, SEEDS each, PRECISION_STEPS updates; reports in docs/precision/.
+PRECISION_STEPS ?= 400
+precision: install
+	@for config in configs/default.yaml configs/debian-de-en.yaml; do \
+		$(NMT) compare --config $$config --seeds $(SEEDS) --output docs/precision/$$(basename $$config .yaml) \
+			--vary train.precision=float32,bfloat16 \
+			train.max_steps=$(PRECISION_STEPS) train.max_epochs=1000 train.validate_every=100 $(ARGS) || exit 1; \
+	done
 
 # docs/configuration.md from nmt/config.py and configs/default.yaml (a test checks it is current)
 docs: install

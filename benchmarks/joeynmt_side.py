@@ -1,8 +1,9 @@
-"""The JoeyNMT side of `make bench-peer`: the same model shapes on the same batches.
+"""The JoeyNMT side of `make bench-peer` and `make decode-peer`: the same model shapes on the same batches.
 
 Run with the Python of ``.venv-peer`` (PyTorch + JoeyNMT 2.3, no TensorFlow):
 
     .venv-peer/bin/python benchmarks/joeynmt_side.py runs/bench/batches.npz runs/bench/peer.json
+    .venv-peer/bin/python benchmarks/joeynmt_side.py --trained runs/decode-peer.pt decode.npz peer.json
 
 ``batches.npz`` is written by ``bench.py``: the training batches it timed and the
 sentences it decoded, as token ids, with the model shapes.  This script builds
@@ -10,14 +11,21 @@ JoeyNMT's recurrent encoder-decoder (LSTM, additive attention with input feeding
 which is JoeyNMT's "bahdanau" decoder) with those shapes, times its training
 steps and its greedy and beam-5 search exactly as ``bench.py`` times ours, and
 writes the medians as JSON.
+
+With ``--trained WEIGHTS`` (``decode_peer.py``) it first trains the model on every
+batch of the file in order, one update each, and keeps the weights in WEIGHTS (a
+later call reuses them), then translates the file's sentences with greedy and beam-5
+search at batch 1 and 64 and writes the hypotheses (our token ids) and sentences/s.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -53,15 +61,16 @@ def model_for(shapes: dict):
     return model, vocab
 
 
-def make_batch(source: np.ndarray, target: np.ndarray | None) -> Batch:
-    """A JoeyNMT batch; ``target`` is BOS + sentence + EOS (JoeyNMT shifts it itself)."""
+def make_batch(source: np.ndarray, target: np.ndarray | None) -> tuple[Batch, list[int]]:
+    """A JoeyNMT batch, and for each input row its row in the batch; ``target`` is BOS +
+    sentence + EOS (JoeyNMT shifts it itself)."""
     src = torch.from_numpy(joey_ids(source)).long()
     lengths = (src != SPECIALS.pad_id).sum(1)
     trg = torch.from_numpy(joey_ids(target)).long() if target is not None else None
     batch = Batch(src, lengths, None, trg, None, torch.arange(len(src)), torch.device("cpu"),
                   SPECIALS.pad_id, SPECIALS.eos_id, is_train=target is not None)
-    batch.sort_by_src_length()  # JoeyNMT's packed RNN input wants longest first
-    return batch
+    rows = batch.sort_by_src_length()  # JoeyNMT's packed RNN input wants longest first
+    return batch, rows
 
 
 def unbucketed(batches: list[tuple[np.ndarray, np.ndarray]], seed: int = 1):
@@ -98,7 +107,7 @@ def time_training(model, batches, warmup: int) -> dict:
     for index, (source, target_out) in enumerate(batches):
         full = np.concatenate([np.full((len(target_out), 1), 2, np.int32), target_out], axis=1)
         started = time.perf_counter()
-        batch = make_batch(source, full)
+        batch, _ = make_batch(source, full)
         loss = model(return_type="loss", **vars(batch))[0]
         optimizer.zero_grad()
         loss.backward()
@@ -110,30 +119,80 @@ def time_training(model, batches, warmup: int) -> dict:
     return {"target_tokens_per_second": round(statistics.median(speeds)), "steps_timed": len(speeds)}
 
 
-def time_decoding(model, sentences: list[np.ndarray], beam: int, batch_size: int, ratio: float,
-                  offset: int) -> float:
+def translate(model, chunk: list[np.ndarray], beam: int, ratio: float, offset: int) -> list[list[int]]:
+    """Hypotheses (our ids, up to EOS) for the sentences of ``chunk``, in their order; the
+    length limit is ours: ``ratio`` x the longest source + ``offset``."""
+    source = pad(chunk)
+    limit = int(np.ceil(source.shape[1] * ratio)) + offset
+    batch, rows = make_batch(source, None)
+    output = joey_ids(search(model, batch, limit, beam if beam > 1 else 0, 1.0)[0])
+    hypotheses = []
+    for row in rows:
+        ids = list(output[row])
+        hypotheses.append(ids[:ids.index(SPECIALS.eos_id)] if SPECIALS.eos_id in ids else ids)
+    return hypotheses
+
+
+def timed_translation(model, sentences: list[np.ndarray], beam: int, batch_size: int, ratio: float,
+                      offset: int) -> tuple[list[list[int]], float]:
+    """The hypotheses and sentences/s, after one untimed warm-up batch."""
     model.eval()
-
-    def translate(chunk):
-        width = max(len(s) for s in chunk)
-        source = np.zeros((len(chunk), width), np.int32)
-        for row, ids in enumerate(chunk):
-            source[row, :len(ids)] = ids
-        limit = int(np.ceil(width * ratio)) + offset
-        search(model, make_batch(source, None), limit, beam if beam > 1 else 0, 1.0)
-
-    translate(sentences[:batch_size])
+    translate(model, sentences[:batch_size], beam, ratio, offset)
     started = time.perf_counter()
+    hypotheses = []
     for start in range(0, len(sentences), batch_size):
-        translate(sentences[start:start + batch_size])
-    return len(sentences) / (time.perf_counter() - started)
+        hypotheses += translate(model, sentences[start:start + batch_size], beam, ratio, offset)
+    return hypotheses, len(sentences) / (time.perf_counter() - started)
 
 
-def main() -> None:
-    source_file, output = sys.argv[1], sys.argv[2]
-    torch.manual_seed(1)
-    data = np.load(source_file)
-    shapes = json.loads(str(data["shapes"]))
+def train_on(model, batches, learning_rate: float, clip_norm: float) -> dict:
+    """One update per batch, in order, as ours trains: Adam, the loss averaged over the
+    batch's target tokens, gradients clipped to ``clip_norm``."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    model.train()
+    tokens, started = 0, time.perf_counter()
+    for step, (source, target_out) in enumerate(batches, 1):
+        full = np.concatenate([np.full((len(target_out), 1), 2, np.int32), target_out], axis=1)
+        batch, _ = make_batch(source, full)
+        loss = model(return_type="loss", **vars(batch))[0] / batch.ntokens
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        optimizer.step()
+        tokens += int(batch.ntokens)
+        if step % 50 == 0 or step == len(batches):
+            print(f"JoeyNMT step {step}/{len(batches)} | loss {loss.item():.3f} | "
+                  f"{tokens / (time.perf_counter() - started):,.0f} tok/s", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - started
+    return {"steps": len(batches), "seconds": round(seconds, 1),
+            "target_tokens_per_second": round(tokens / seconds)}
+
+
+def trained_comparison(data, shapes: dict, weights: Path) -> dict:
+    """Train on every batch (unless ``weights`` exist), keep the weights, translate every sentence."""
+    model, _ = model_for(shapes)
+    results = {"peer": f"JoeyNMT 2.3 (PyTorch {torch.__version__})", "threads": torch.get_num_threads()}
+    if weights.exists():
+        model.load_state_dict(torch.load(weights))
+    else:
+        batches = [(data[f"train_src_{i}"], data[f"train_tgt_{i}"]) for i in range(int(data["train_count"]))]
+        results["training"] = train_on(model, batches, float(shapes["learning_rate"]), float(shapes["clip_norm"]))
+        torch.save(model.state_dict(), weights)
+    sentences = [data[f"decode_{i}"] for i in range(int(data["decode_count"]))]
+    decoding = {}
+    with torch.no_grad():
+        for beam in (1, 5):
+            for batch, count in ((1, int(shapes["batch1_sentences"])), (64, len(sentences))):
+                hypotheses, speed = timed_translation(model, sentences[:count], beam, batch,
+                                                      shapes["ratio"], shapes["offset"])
+                decoding[f"beam{beam}_batch{batch}"] = {"sentences_per_second": round(speed, 2),
+                                                        "hypotheses": [[int(i) for i in h] for h in hypotheses]}
+    results["decoding"] = decoding
+    return results
+
+
+def timing_on_the_same_batches(data, shapes: dict) -> dict:
+    """`make bench-peer`: training and decoding speed of an untrained model."""
     model, _ = model_for(shapes)
     batches = [(data[f"train_src_{i}"], data[f"train_tgt_{i}"]) for i in range(int(data["train_count"]))]
     results = {"peer": "JoeyNMT 2.3 (PyTorch " + torch.__version__ + ")",
@@ -145,10 +204,25 @@ def main() -> None:
     with torch.no_grad():
         for beam in (1, 5):
             for batch, count in ((1, 32), (64, len(sentences))):
-                decoding[f"beam{beam}_batch{batch}"] = round(time_decoding(
-                    model, sentences[:count], beam, batch, shapes["ratio"], shapes["offset"]), 1)
+                decoding[f"beam{beam}_batch{batch}"] = round(timed_translation(
+                    model, sentences[:count], beam, batch, shapes["ratio"], shapes["offset"])[1], 1)
     results["decode_sentences_per_second"] = decoding
-    with open(output, "w", encoding="utf-8") as handle:
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="JoeyNMT on the batches and sentences of a .npz file")
+    parser.add_argument("batches", help="the .npz file written by bench.py or decode_peer.py")
+    parser.add_argument("output", help="JSON file for the results")
+    parser.add_argument("--trained", metavar="WEIGHTS",
+                        help="train on every batch first (or load WEIGHTS if present), then translate")
+    args = parser.parse_args()
+    torch.manual_seed(1)
+    data = np.load(args.batches)
+    shapes = json.loads(str(data["shapes"]))
+    results = (trained_comparison(data, shapes, Path(args.trained)) if args.trained
+               else timing_on_the_same_batches(data, shapes))
+    with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=2)
 
 
