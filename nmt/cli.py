@@ -13,6 +13,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable
+from itertools import chain, islice
 from pathlib import Path
 
 from data_prep.recipes import prepare
@@ -183,13 +184,16 @@ def cmd_train(args) -> None:
     quiet_tensorflow()
     from nmt.distribute import is_chief
     from nmt.evaluate import evaluate_run, print_report
+    from nmt.quick import keep_for_quick_start
     from nmt.train import train
-    from nmt.translate import load_model, make_translator
+    from nmt.translate import load_model, make_translator, weights_path
 
     run = train(config)
     if not is_chief(config.train.distribute):
         return  # the chief evaluates and reports
-    translator = make_translator(run, load_model(run))
+    model = load_model(run)
+    keep_for_quick_start(run, "best", weights_path(run), model)  # the first `make translate` starts quickly
+    translator = make_translator(run, model)
     print(f"evaluating the best checkpoint on {', '.join(config.data.test)} "
           f"(beam {config.decode.beam_size})", file=sys.stderr)
     print_report(evaluate_run(run, translator, config.decode.beam_size))
@@ -231,10 +235,67 @@ def cmd_translate(args) -> None:
     sampling = _sampling(args)
     if args.nbest and not 1 <= args.nbest <= beam:
         raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
-    quiet_tensorflow()
-    members = _ensemble_members(run, args.run or [])
-    from nmt.translate import OutputFormat, load_model, make_translator, repl, translate_stream
+    from nmt.translate import OutputFormat, repl, translate_stream, weights_path
 
+    if sampling:
+        beam = 1
+    output = OutputFormat(args.nbest, args.scores, args.jsonl, args.alignments)
+    prefixed = bool(args.prefix_file or args.tab_prefix)
+    interactive = args.input is None and sys.stdin.isatty() and output == OutputFormat() and not prefixed
+    source = None if interactive else _open_input(args.input)
+    head = [] if interactive else list(islice(source, QUICK_LINES + 1))  # how much input there is
+    quick = None
+    if ((interactive or len(head) <= QUICK_LINES) and not (args.run or [])[1:] and not sampling
+            and output == OutputFormat() and not prefixed):  # scores always come from one implementation
+        from nmt.quick import quick_start
+
+        quick = quick_start(run, args.weights, weights_path(run, args.weights))
+    loaded: list = []
+
+    def tensorflow():
+        if not loaded:
+            if quick and interactive:
+                print("(loading TensorFlow for this command: a few seconds, once)", file=sys.stderr)
+            loaded.extend(_tensorflow_translator(run, args, sampling))
+        return loaded
+
+    if interactive:
+        repl(*(quick or tensorflow()[::2]), beam, Path.home() / ".nmt_history", tensorflow)
+        return
+    try:
+        sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    except OSError as error:
+        raise NmtError(f"{args.output}: cannot write the output ({error.strerror})") from None
+    prefixes = open(args.prefix_file, encoding="utf-8", errors="replace", newline="\n") if args.prefix_file else None
+    with source:
+        translate_stream(*(quick or tensorflow()[::2]), chain(head, source), sink, beam, output, prefixes,
+                         args.tab_prefix)
+    if prefixes:
+        prefixes.close()
+    if args.output:
+        sink.close()
+
+
+# Piped or file input of up to this many lines is translated without TensorFlow (nmt/quick.py)
+# when the run allows it: NumPy, one sentence at a time, is done before TensorFlow would have
+# loaded and translated them in batches (docs/speed.md has the measurements).
+QUICK_LINES = 32
+
+
+def _open_input(path: str | None):
+    if path:
+        return open(path, encoding="utf-8", errors="replace", newline="\n")
+    return open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline="\n", closefd=False)
+
+
+def _tensorflow_translator(run, args, sampling) -> tuple:
+    """(run, model, translator) restored with TensorFlow, with an ensemble when several
+    ``--run``; the restored weights are archived for the next quick start."""
+    quiet_tensorflow()
+    from nmt.quick import keep_for_quick_start
+    from nmt.translate import load_model, make_translator, weights_path
+
+    members = _ensemble_members(run, args.run or [])
     model = load_model(run, args.weights)
     searched = model
     if members:
@@ -243,28 +304,8 @@ def cmd_translate(args) -> None:
         print(f"ensemble of {len(members) + 1} runs: {', '.join(str(r.directory) for r in [run, *members])}",
               file=sys.stderr)
         searched = Ensemble([model, *(load_model(m, args.weights) for m in members)])
-    translator = make_translator(run, searched, sampling)
-    if sampling:
-        beam = 1
-    output = OutputFormat(args.nbest, args.scores, args.jsonl, args.alignments)
-    prefixed = bool(args.prefix_file or args.tab_prefix)
-    if args.input is None and sys.stdin.isatty() and output == OutputFormat() and not prefixed:
-        repl(run, model, translator, beam, Path.home() / ".nmt_history")
-        return
-    source = (open(args.input, encoding="utf-8", errors="replace", newline="\n") if args.input
-              else open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline="\n",
-                        closefd=False))
-    try:
-        sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    except OSError as error:
-        raise NmtError(f"{args.output}: cannot write the output ({error.strerror})") from None
-    prefixes = open(args.prefix_file, encoding="utf-8", errors="replace", newline="\n") if args.prefix_file else None
-    with source:
-        translate_stream(run, translator, source, sink, beam, output, prefixes, args.tab_prefix)
-    if prefixes:
-        prefixes.close()
-    if args.output:
-        sink.close()
+    keep_for_quick_start(run, args.weights, weights_path(run, args.weights), model)
+    return run, model, make_translator(run, searched, sampling)
 
 
 def _ensemble_members(run, directories: list[str]) -> list:

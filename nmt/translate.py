@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -18,18 +19,30 @@ from nmt.run import Run
 WEIGHTS = ("best", "latest", "averaged")
 
 
+def latest_checkpoint(directory: Path) -> str | None:
+    """The newest checkpoint named in ``directory``'s ``checkpoint`` file, as
+    ``tf.train.latest_checkpoint`` finds it, but without importing TensorFlow."""
+    try:
+        text = (directory / "checkpoint").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = re.search(r'^model_checkpoint_path: "(.*)"$', text, re.MULTILINE)
+    if not found:
+        return None
+    path = directory / found.group(1)  # an absolute path stays as it is
+    return str(path) if Path(f"{path}.index").is_file() else None
+
+
 def weights_path(run: Run, weights: str = "best") -> str:
     """The checkpoint to translate with: the best on dev (else the latest training
     checkpoint), the latest training checkpoint, or the output of ``nmt average``."""
-    import tensorflow as tf
-
     if weights == "averaged":
-        path = tf.train.latest_checkpoint(str(run.averaged))
+        path = latest_checkpoint(run.averaged)
         if path is None:
             raise NmtError(f"{run.averaged}: no averaged checkpoint; run `nmt average` first")
         return path
-    best = tf.train.latest_checkpoint(str(run.best)) if weights == "best" else None
-    path = best or tf.train.latest_checkpoint(str(run.checkpoints))
+    best = latest_checkpoint(run.best) if weights == "best" else None
+    path = best or latest_checkpoint(run.checkpoints)
     if path is None:
         raise NmtError(f"{run.directory}: no checkpoint yet; run `make train` first")
     return path
@@ -287,8 +300,10 @@ def show_completions(run: Run, translator, sentence: str, prefix: str, beam: int
     print(f"({elapsed * 1000:.0f} ms)", file=sys.stderr)
 
 
-def repl(run: Run, model, translator, beam: int, history_file: Path) -> None:
-    """Interactive translation with line editing and history."""
+def repl(run: Run, translator, beam: int, history_file: Path, tensorflow) -> None:
+    """Interactive translation with line editing and history.  Lines go to ``translator``;
+    :prefix and :show need the TensorFlow model, which ``tensorflow()`` returns as
+    ``(run, model, translator)`` (loading it on first use when ``translator`` is NumPy's)."""
     import readline
 
     try:
@@ -317,12 +332,14 @@ def repl(run: Run, model, translator, beam: int, history_file: Path) -> None:
                     beam = int(argument)
                     print(f"beam size {beam}")
                 elif command in (":prefix", ":p") and last:
-                    show_completions(run, translator, last, argument.strip(), max(beam, COMPLETIONS))
+                    full_run, _, full_translator = tensorflow()
+                    show_completions(full_run, full_translator, last, argument.strip(), max(beam, COMPLETIONS))
                 elif command == ":show" and (argument.strip() or last):
+                    full = tensorflow()  # before nmt.inspection, which imports TensorFlow
                     from nmt.inspection import inspect_sentence
 
                     path = run.directory / "inspect.png"
-                    inspect_sentence(run, model, translator, argument.strip() or last, beam, path)
+                    inspect_sentence(*full, argument.strip() or last, beam, path)
                     print(f"gates and attention plotted to {path}")
                 else:
                     print(f"unknown command {line!r}; :help lists the commands")

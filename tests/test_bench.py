@@ -52,7 +52,8 @@ def test_bench_command_writes_its_measurements(tmp_path):
     for precision in ("training_float32", "training_bfloat16"):
         assert report[precision]["target_tokens_per_second"] > 0 and report[precision]["steps_timed"] == 2
     assert all(value > 0 for value in report["decode_sentences_per_second"].values())
-    assert report["seconds_to_first_translation"] > 0
+    first = report["seconds_to_first_translation"]
+    assert first["piped"] > 0 and first["repl"] > 0 and first["first_start_tensorflow"] > 0
     assert "| training, float32: target tokens/s |" in result.stdout
     with np.load(tmp_path / "bench" / "batches.npz") as saved:
         assert int(saved["train_count"]) == 10 and int(saved["decode_count"]) > 0
