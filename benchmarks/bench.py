@@ -144,14 +144,19 @@ def first_translation_times(run_dir: Path, sentence: str, starts: int = 5) -> di
             "repl": round(statistics.median(repl), 2), "starts": starts}
 
 
+def peer_shapes(config: Config, run) -> dict:
+    """What ``joeynmt_side.py`` needs to build JoeyNMT's model as ours and decode as ours."""
+    model = config.model
+    return {"vocab": run.tgt_vocab.size, "embedding_dim": model.embedding_dim,
+            "encoder_units": model.encoder_units, "encoder_layers": model.encoder_layers,
+            "decoder_units": model.decoder_units, "decoder_layers": model.decoder_layers,
+            "dropout": model.dropout, "ratio": config.decode.max_length_ratio,
+            "offset": config.decode.max_length_offset}
+
+
 def save_for_peer(path: Path, config: Config, run, batches, sentences: list[str], warmup: int) -> None:
     """The exact batches and sentences measured here, as token ids, for ``joeynmt_side.py``."""
-    model = config.model
-    shapes = {"vocab": run.tgt_vocab.size, "embedding_dim": model.embedding_dim,
-              "encoder_units": model.encoder_units, "encoder_layers": model.encoder_layers,
-              "decoder_units": model.decoder_units, "decoder_layers": model.decoder_layers,
-              "dropout": model.dropout, "warmup": warmup, "ratio": config.decode.max_length_ratio,
-              "offset": config.decode.max_length_offset}
+    shapes = {**peer_shapes(config, run), "warmup": warmup}
     arrays = {f"train_src_{i}": source for i, (source, _, _) in enumerate(batches)}
     arrays.update({f"train_tgt_{i}": target_out for i, (_, _, target_out) in enumerate(batches)})
     arrays.update({f"decode_{i}": np.array(ids, np.int32)

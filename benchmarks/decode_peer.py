@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from bench import peer_shapes  # benchmarks/, this script's directory
 
 from nmt.cli import report_errors
 from nmt.config import Config, load_config
@@ -55,13 +56,8 @@ def save_for_peer(path: Path, run, steps: int, sentences: list[str], batch1: int
             source, _, target_out = make_arrays(corpus, indices)
             batches.append((source, target_out))
         epoch += 1
-    model = config.model
-    shapes = {"vocab": run.tgt_vocab.size, "embedding_dim": model.embedding_dim,
-              "encoder_units": model.encoder_units, "encoder_layers": model.encoder_layers,
-              "decoder_units": model.decoder_units, "decoder_layers": model.decoder_layers,
-              "dropout": model.dropout, "learning_rate": config.train.learning_rate,
-              "clip_norm": config.train.clip_norm, "ratio": config.decode.max_length_ratio,
-              "offset": config.decode.max_length_offset, "batch1_sentences": batch1}
+    shapes = {**peer_shapes(config, run), "learning_rate": config.train.learning_rate,
+              "clip_norm": config.train.clip_norm, "batch1_sentences": batch1}
     arrays = {f"train_src_{i}": source for i, (source, _) in enumerate(batches)}
     arrays.update({f"train_tgt_{i}": target for i, (_, target) in enumerate(batches)})
     arrays.update({f"decode_{i}": np.array(ids, np.int32) for i, ids in enumerate(run.src_vocab.encode(sentences))})
@@ -102,7 +98,7 @@ def decode_against_peer(config: Config, config_path: str, overrides: list[str], 
     output.mkdir(parents=True, exist_ok=True)
     data = output / "decode.npz"
     save_for_peer(data, run, config.train.max_steps, sources, batch1)
-    translator = make_translator(run, load_model(run, "last"))
+    translator = make_translator(run, load_model(run, "latest"))
     weights = output / f"joeynmt-{config.train.max_steps}-steps.pt"
     ours, peer = [], []
     for round_index in range(rounds):
