@@ -175,6 +175,31 @@ def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
                       tf.transpose(attention.stack(), [1, 0, 2]) if with_attention else None)
 
 
+# Entries per block in `top_k`: 8,000 logits make 125 blocks of 64 (docs/tried.md has the
+# measurement that chose it).
+TOP_K_BLOCK = 64
+
+
+def top_k(values, k: int, block: int = TOP_K_BLOCK):
+    """``tf.math.top_k(values, k)`` over the last axis (of static size), found in two rounds:
+    the ``k`` blocks of ``block`` entries with the largest maxima, then the best ``k`` of their
+    entries.  Each of the ``k`` best values lies in a block whose maximum is at least as large,
+    so it is in one of those blocks.  TopK on a whole row of logits costs far more than a
+    blockwise maximum.  Ties go to the lower index, as with TopK."""
+    width, rank = values.shape[-1], values.shape.rank
+    if width <= k * block:
+        return tf.math.top_k(values, k)
+    padding = [[0, 0]] * (rank - 1) + [[0, -width % block]]
+    blocks = tf.pad(values, padding, constant_values=float("-inf"))
+    blocks = tf.reshape(blocks, tf.concat([tf.shape(values)[:-1], [-1, block]], 0))
+    _, best = tf.math.top_k(tf.reduce_max(blocks, axis=-1), k)
+    best = tf.sort(best, axis=-1)  # in index order, so equal values keep TopK's order
+    entries = tf.gather(blocks, best, batch_dims=rank - 1)
+    entries = tf.reshape(entries, tf.concat([tf.shape(values)[:-1], [k * block]], 0))
+    top, where = tf.math.top_k(entries, k)
+    return top, tf.gather(best, where // block, batch_dims=rank - 1) * block + where % block
+
+
 def _gather_beams(tensor, beam_index, batch, beam):
     """Reorder a [batch*beam, ...] tensor so row (b, k) comes from beam beam_index[b, k]."""
     shaped = tf.reshape(tensor, tf.concat([[batch, beam], tf.shape(tensor)[1:]], 0))
@@ -224,26 +249,30 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
 
     def body(t, active, tokens, states, memory, mask, keys, scores, finished, history, attention):
         logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask, beam=beam)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        alive, vocab = tf.shape(active)[0], tf.shape(log_probs)[-1]
-        log_probs = tf.reshape(log_probs, [alive, beam, vocab])
+        logits = tf.cast(logits, tf.float32)
+        alive, vocab = tf.shape(active)[0], tf.shape(logits)[-1]
+        # Ranked on the logits, which order a row as its log-probabilities do; only the chosen
+        # candidates are normalised (log p = logit - logsumexp), not the whole vocabulary.
+        log_norm = tf.reshape(tf.reduce_logsumexp(logits, axis=-1), [alive, beam, 1])
+        logits = tf.reshape(logits, [alive, beam, vocab])
         live_prefix = None if prefix is None else tf.gather(prefix, active)
         live_history = tf.gather(history, active)
         live_finished = tf.gather(finished, active)
         live_min_lengths = tf.gather(min_lengths, active)
-        log_probs = tf.cond(tf.reduce_any(t < live_min_lengths),
-                            lambda: log_probs + _too_early(t, live_min_lengths, vocab)[:, None, :],
-                            lambda: log_probs)
+        logits = tf.cond(tf.reduce_any(t < live_min_lengths),
+                         lambda: logits + _too_early(t, live_min_lengths, vocab)[:, None, :],
+                         lambda: logits)
         if prefix is not None:
-            log_probs += _forced(live_prefix, t, vocab)[:, None, :]
+            logits += _forced(live_prefix, t, vocab)[:, None, :]
         if safeguards.no_repeat_ngram:
             repeats = tf.reshape(_repeated_ngrams(tf.reshape(live_history, [alive * beam, -1]),
                                                   safeguards.no_repeat_ngram, vocab), [alive, beam, vocab])
-            log_probs += tf.where(_still_forced(live_prefix, t)[:, None, None], 0.0, repeats)
+            logits += tf.where(_still_forced(live_prefix, t)[:, None, None], 0.0, repeats)
         # The best `beam` tokens of each hypothesis hold the best `beam` extensions of the sentence,
         # so the sentence's choice ranks beam x beam candidates, not beam x vocab.
-        per_hypothesis = min(beam, log_probs.shape[-1])
-        candidates, candidate_tokens = tf.math.top_k(log_probs, k=per_hypothesis)
+        per_hypothesis = min(beam, logits.shape[-1])
+        candidates, candidate_tokens = top_k(logits, per_hypothesis)
+        candidates -= log_norm
         # A finished hypothesis can only be extended by PAD, at no cost.
         candidates = tf.where(live_finished[:, :, None], tf.one_hot(0, per_hypothesis, 0.0, -1e9), candidates)
         candidate_tokens = tf.where(live_finished[:, :, None], PAD_ID, candidate_tokens)

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import nmt.search
 from nmt.config import ModelConfig
 from nmt.data import pad
 from nmt.model import build_model
-from nmt.search import Translator, beam_search, greedy_search
+from nmt.search import Translator, beam_search, greedy_search, top_k
 from nmt.train import masked_cross_entropy
 from nmt.vocab import BOS_ID, EOS_ID
 
@@ -122,6 +123,29 @@ def test_beam_search_of_a_mixed_batch_equals_each_sentence_searched_alone(revers
         alone_seen, alone_attention = translator.with_attention(alone, 3)
         np.testing.assert_array_equal(seen[k, :width], alone_seen[0])
         np.testing.assert_allclose(attention[k, :width, :alone.shape[1]], alone_attention[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, k", [((7, 321), 5), ((3, 4, 1000), 5), ((6, 8000), 1), ((2, 3, 640), 3)])
+def test_top_k_in_blocks_equals_tensorflows_top_k(shape, k):
+    """Values and indices, with many ties (small integers) and a width that is not a multiple
+    of the block; ties must go to the lower index."""
+    values = tf.constant(np.random.default_rng(sum(shape)).integers(0, 40, shape), tf.float32)
+    found, where = top_k(values, k)
+    expected, expected_where = tf.math.top_k(values, k)
+    np.testing.assert_array_equal(found.numpy(), expected.numpy())
+    np.testing.assert_array_equal(where.numpy(), expected_where.numpy())
+
+
+def test_beam_search_over_a_large_vocabulary_ranks_as_plain_top_k(monkeypatch):
+    """1,000 target tokens take the blockwise top-k; swapping in TensorFlow's TopK changes nothing."""
+    keras.utils.set_random_seed(3)
+    model = build_model(14, 1000, REVERSER)
+    sources, *_ = reverse_batch(np.random.default_rng(5), 6)
+    blocked = beam_search(model, sources, 5, 1.0, 1.0, 2, nbest=True)
+    monkeypatch.setattr(nmt.search, "top_k", lambda values, k: tf.math.top_k(values, k))
+    plain = beam_search(model, sources, 5, 1.0, 1.0, 2, nbest=True)
+    np.testing.assert_array_equal(blocked.tokens.numpy(), plain.tokens.numpy())
+    np.testing.assert_allclose(blocked.scores.numpy(), plain.scores.numpy(), atol=1e-6)
 
 
 def test_a_beam_wider_than_the_vocabulary_still_searches(reverser):
