@@ -71,12 +71,33 @@ def test_learns_to_reverse_with_greedy_and_beam(reverser):
 
 def test_beam_size_one_equals_greedy(reverser):
     sources, *_ = reverse_batch(np.random.default_rng(2), 50)
-    greedy = Translator(reverser, 1.0, 2, 1.0)(sources, 1)
+    greedy = tf.function(lambda s: greedy_search(reverser, s, 1.0, 2).tokens)(tf.constant(sources)).numpy()
     beam_one = tf.function(lambda s: beam_search(reverser, s, 1, 1.0, 1.0, 2).tokens)(tf.constant(sources))
     beam_one = beam_one.numpy()
     width = min(greedy.shape[1], beam_one.shape[1])
     assert np.array_equal(greedy[:, :width], beam_one[:, :width])
     assert not np.any(greedy[:, width:]) and not np.any(beam_one[:, width:])
+
+
+def test_greedy_search_of_a_batch_equals_each_sentence_searched_alone(reverser):
+    """A batch is searched as a beam of one (finished sentences leave it), a lone sentence by
+    the greedy loop: the same tokens, log-probabilities, attention and prefixes."""
+    sources, *_ = reverse_batch(np.random.default_rng(12), 12)
+    prefixes = pad([[row[-2]] if k % 3 == 0 else [] for k, row in enumerate(sources[:, :-1].tolist())])
+    translator = Translator(reverser, 1.0, 2, 1.0)
+    tokens, scores = translator.scored(sources, 1)
+    forced = translator(sources, 1, prefixes)
+    seen, attention = translator.with_attention(sources, 1)
+    for k, source in enumerate(sources):
+        alone = source[None, :(source != 0).sum()]
+        alone_tokens, alone_scores = translator.scored(alone, 1)
+        assert strip(tokens[k]) == strip(alone_tokens[0]), f"sentence {k}"
+        np.testing.assert_allclose(scores[k], alone_scores[0], atol=1e-5, err_msg=f"sentence {k}")
+        assert strip(forced[k]) == strip(translator(alone, 1, prefixes[k:k + 1])[0]), f"sentence {k}"
+        alone_seen, alone_attention = translator.with_attention(alone, 1)
+        width = alone_seen.shape[1]
+        np.testing.assert_array_equal(seen[k, :width], alone_seen[0])
+        np.testing.assert_allclose(attention[k, :width, :alone.shape[1]], alone_attention[0], atol=1e-5)
 
 
 def test_scores_are_log_probabilities_of_the_returned_tokens(reverser):
