@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from nmt.checkpoint import model_checkpoint
 from nmt.errors import NmtError, first_line
+from nmt.machine import compute_precision
 from nmt.run import Run
 from nmt.translate import restore_model
 
@@ -41,7 +42,7 @@ def average_checkpoints(run: Run, count: int) -> str:
 
     paths = last_checkpoints(run, count)
     model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model,
-                        run.config.train.precision)
+                        compute_precision(run.config.train.precision))
     checkpoint = model_checkpoint(model)
     sums = [np.zeros(v.shape, np.float64) for v in model.variables]
     for path in paths:

@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_tile")
+# Flags of CPUs that compute in bfloat16 themselves (dot products or tiles), not by converting.
+BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -27,6 +29,20 @@ def _cpuinfo() -> dict[str, str]:
         key, _, value = line.partition(":")
         fields[key.strip()] = value.strip()
     return fields
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX), from /proc/cpuinfo."""
+    flags = set(_cpuinfo().get("flags", "").split())
+    return any(flag in flags for flag in BFLOAT16_FLAGS)
+
+
+def compute_precision(setting: str) -> str:
+    """``train.precision`` as it runs: ``auto`` is bfloat16 on a CPU with bfloat16 arithmetic,
+    float32 elsewhere (converting to and from bfloat16 makes it slower than float32 there)."""
+    if setting != "auto":
+        return setting
+    return "bfloat16" if native_bfloat16() else "float32"
 
 
 def _git(*args: str) -> str:

@@ -33,6 +33,7 @@ import numpy as np
 
 from nmt.config import Config, ModelConfig
 from nmt.files import write_atomic
+from nmt.machine import compute_precision
 from nmt.run import Run
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, SubwordVocab
 
@@ -105,7 +106,7 @@ def load_archive(run: Run, weights: str, checkpoint: str) -> dict[str, np.ndarra
 
 def supported(config: Config) -> bool:
     """Whether this module translates as TensorFlow would for the run's settings."""
-    return config.train.precision == "float32" and not config.decode.no_repeat_ngram
+    return compute_precision(config.train.precision) == "float32" and not config.decode.no_repeat_ngram
 
 
 def keep_for_quick_start(run: Run, weights: str, checkpoint: str, model) -> None:

@@ -20,6 +20,7 @@ from nmt.config import Config, dump_config
 from nmt.corpus import count_parallel, iter_parallel, parallel_paths, read_parallel
 from nmt.errors import NmtError, first_line
 from nmt.files import write_atomic
+from nmt.machine import compute_precision
 from nmt.meter import TrainingMeter, ValidationLog
 from nmt.run import Run, create_run, open_run, parent_run
 
@@ -221,7 +222,7 @@ class Trainer:
         self.dev_batches = plan_batches(self.dev_corpus, train_cfg.batch_tokens, 0, 0)
         with self.strategy.scope():  # weights and optimizer slots mirrored on every replica
             self.model = build_model(run.src_vocab.size, run.tgt_vocab.size, self.config.model,
-                                     train_cfg.precision)
+                                     compute_precision(train_cfg.precision))
             self.optimizer = keras.optimizers.Adam(train_cfg.learning_rate,
                                                    global_clipnorm=train_cfg.clip_norm or None)
             self.optimizer.build(self.model.trainable_variables)
@@ -495,6 +496,8 @@ class Trainer:
         replicas = self.strategy.num_replicas_in_sync
         group = (f" ({self.steps_per_epoch} updates of {cfg.accumulate} batches)"
                  if cfg.accumulate > 1 else "")
+        if cfg.precision == "auto":
+            print(f"train.precision auto: {compute_precision('auto')} on this CPU", file=sys.stderr)
         print(f"training {self.model.count_params():,} parameters on {len(self.corpus)} pairs, "
               f"{self.batches_per_epoch} batches per epoch{group}, up to {total} steps"
               f"{f', batches split across {replicas} replicas' if replicas > 1 else ''}", file=sys.stderr)

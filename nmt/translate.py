@@ -14,6 +14,7 @@ import numpy as np
 
 from nmt.data import pad
 from nmt.errors import NmtError, first_line
+from nmt.machine import compute_precision
 from nmt.run import Run
 
 WEIGHTS = ("best", "latest", "averaged")
@@ -54,7 +55,7 @@ def load_model(run: Run, weights: str = "best"):
     from nmt.model import build_model
 
     model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model,
-                        run.config.train.precision)
+                        compute_precision(run.config.train.precision))
     restore_model(run, model_checkpoint(model), weights_path(run, weights))
     return model
 

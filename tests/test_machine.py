@@ -1,4 +1,5 @@
-"""Every nmt process starts TensorFlow with its oneDNN kernels on, unless the environment says otherwise."""
+"""Every nmt process starts TensorFlow with its oneDNN kernels on, unless the environment says otherwise;
+``train.precision: auto`` follows the CPU's flags."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import subprocess
 import sys
 
 import pytest
+
+import nmt.machine
+from nmt.config import load_config
+from nmt.errors import NmtError
+from nmt.quick import supported
 
 PROBE = "import nmt.machine; print(nmt.machine.describe()['onednn'])"
 
@@ -20,3 +26,20 @@ def test_onednn_kernels_are_on_unless_the_environment_turns_them_off(setting, ex
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == expected
+
+
+@pytest.mark.parametrize("flags, expected", [("fpu avx2 avx512f avx512_bf16", "bfloat16"),
+                                             ("fpu avx2 amx_bf16 amx_tile", "bfloat16"),
+                                             ("fpu avx2 avx512f", "float32"), ("", "float32")])
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(monkeypatch, flags, expected):
+    monkeypatch.setattr(nmt.machine, "_cpuinfo", lambda: {"flags": flags} if flags else {})
+    assert nmt.machine.compute_precision("auto") == expected
+    assert nmt.machine.compute_precision("float32") == "float32"
+    assert nmt.machine.compute_precision("bfloat16") == "bfloat16"
+    config = load_config("configs/default.yaml", ["train.precision=auto"])
+    assert supported(config) == (expected == "float32")  # the NumPy translator computes in float32
+
+
+def test_an_unknown_precision_names_the_choices():
+    with pytest.raises(NmtError, match="train.precision.*float32, bfloat16, auto"):
+        load_config("configs/default.yaml", ["train.precision=float16"])
