@@ -96,14 +96,19 @@ recipes: install
 		--variant "reg-word-dropout: model.dropout=0.5 train.label_smoothing=0.1 model.word_dropout=0.1" \
 		train.max_minutes=$(RECIPE_MINUTES) train.max_epochs=1000 train.validate_every=100 $(ARGS)
 
-# bfloat16 against float32 at equal updates (docs/training.md#bfloat16-or-float32): the
-# default cell on two corpora, SEEDS each, PRECISION_STEPS updates; reports in docs/precision/.
+# bfloat16 against float32 (docs/training.md#bfloat16-or-float32): the default cell on two
+# corpora, SEEDS each, PRECISION_STEPS updates; reports in docs/precision/<config>/. With
+# PRECISION_MINUTES=M each run trains M minutes instead (runs and reports named <config>-Mmin).
 PRECISION_STEPS ?= 400
+PRECISION_MINUTES ?=
 precision: install
 	@for config in configs/default.yaml configs/debian-de-en.yaml; do \
-		$(NMT) compare --config $$config --seeds $(SEEDS) --output docs/precision/$$(basename $$config .yaml) \
+		report=$$(basename $$config .yaml); budget="train.max_steps=$(PRECISION_STEPS)"; \
+		if [ -n "$(PRECISION_MINUTES)" ]; then report=$$report-$(PRECISION_MINUTES)min; \
+			budget="train.max_steps=null train.max_minutes=$(PRECISION_MINUTES) name=precision-$$report"; fi; \
+		$(NMT) compare --config $$config --seeds $(SEEDS) --output docs/precision/$$report \
 			--vary train.precision=float32,bfloat16 \
-			train.max_steps=$(PRECISION_STEPS) train.max_epochs=1000 train.validate_every=100 $(ARGS) || exit 1; \
+			$$budget train.max_epochs=1000 train.validate_every=100 $(ARGS) || exit 1; \
 	done
 
 # docs/configuration.md from nmt/config.py and configs/default.yaml (a test checks it is current)
