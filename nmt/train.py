@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nmt.config import Config, dump_config
+from nmt.config import Config, dump_config, load_config
 from nmt.corpus import count_parallel, iter_parallel, parallel_paths, read_parallel
 from nmt.errors import NmtError, first_line
 from nmt.files import write_atomic
@@ -96,10 +96,25 @@ def _wait_for(ready, what: str, timeout: float = 3600.0):
     return found
 
 
+def _check_accumulation_kept(config: Config) -> None:
+    """Refuse to switch gradient accumulation on or off in a run that has checkpoints: those of
+    ``train.accumulate`` above 1 hold the gradient sums of an unfinished group, those of 1 do not,
+    so neither restores into the other."""
+    from nmt.translate import latest_checkpoint
+
+    stored = load_config(config.run_dir / "config.yaml").train.accumulate
+    wanted = config.train.accumulate
+    if (stored > 1) != (wanted > 1) and latest_checkpoint(config.run_dir / "checkpoints"):
+        raise NmtError(f"{config.run_dir}: its checkpoints were written with train.accumulate={stored}, "
+                       f"the config now says {wanted}; accumulation cannot be switched on or off in a run: "
+                       f"keep train.accumulate={stored} or use a new name")
+
+
 def prepare_run(config: Config, corpora: Corpora) -> Run:
     """Open the existing run (checking it is compatible) or create a new one."""
     if config.run_dir.exists():
         run = open_run(config.run_dir, config)
+        _check_accumulation_kept(config)
         write_atomic(config.run_dir / "config.yaml", dump_config(config))
         return run
     parent = parent_run(config) if config.train.init_from else None

@@ -113,6 +113,13 @@ def test_a_run_stopped_inside_a_group_resumes_it(tmp_path):
     resumed = run_cli("train", "--config", str(path), "name=stopped", "train.max_epochs=3")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming {tmp_path / 'runs' / 'stopped'} from step {updates} " in resumed.stderr
+    switched = run_cli("train", "--config", str(path), "name=stopped", "train.max_epochs=4", "train.accumulate=1")
+    assert switched.returncode != 0
+    assert switched.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'runs' / 'stopped'}: its checkpoints were written with train.accumulate=3, the "
+        "config now says 1; accumulation cannot be switched on or off in a run: keep train.accumulate=3 "
+        "or use a new name")
+    assert "accumulate: 3" in (tmp_path / "runs" / "stopped" / "config.yaml").read_text()  # left as it was
     whole = run_cli("train", "--config", str(path), "name=whole", "train.max_epochs=3")
     assert whole.returncode == 0, whole.stderr
     assert f"step {3 * batches // 3}/" in whole.stderr
