@@ -4,9 +4,9 @@ At every search step each model scores the next token from its own decoder state
 the ensemble's score is the mean of their log-probabilities, renormalized by the
 search (a normalized geometric mean of the models' distributions).  The ensemble
 offers what the searches in ``nmt.search`` use of a model - ``encoder``,
-``decoder.attention.keys``, ``decoder.initial_state`` and ``decoder.step`` - with
-tuples holding one part per model, so greedy, beam, n-best, prefix and sampling
-searches run unchanged.
+``decoder.attention.keys``, ``decoder.initial_state``, ``decoder.advance``,
+``decoder.logits`` and ``decoder.step`` - with tuples holding one part per model, so
+greedy, beam, n-best, prefix and sampling searches run unchanged.
 """
 
 from __future__ import annotations
@@ -35,15 +35,26 @@ class _Decoder:
     def initial_state(self, finals):
         return tuple(m.decoder.initial_state(f) for m, f in zip(self.models, finals))
 
-    def step(self, tokens, states, keys, memories, mask, beam: int = 1):
-        """(mean log-probabilities [batch, vocab], each model's state, mean attention)."""
-        log_probs, new_states, weights = [], [], []
+    def advance(self, tokens, states, keys, memories, mask, beam: int = 1, lookup=None):
+        """(each model's attentional vector, each model's state, mean attention)."""
+        attentional, new_states, weights = [], [], []
         for model, state, key, memory in zip(self.models, states, keys, memories):
-            logits, state, attention = model.decoder.step(tokens, state, key, memory, mask, beam)
-            log_probs.append(tf.nn.log_softmax(tf.cast(logits, tf.float32)))
+            vector, state, attention = model.decoder.advance(tokens, state, key, memory, mask, beam)
+            attentional.append(vector)
             new_states.append(state)
             weights.append(tf.cast(attention, tf.float32))
-        return tf.add_n(log_probs) / len(log_probs), tuple(new_states), tf.add_n(weights) / len(weights)
+        return tuple(attentional), tuple(new_states), tf.add_n(weights) / len(weights)
+
+    def logits(self, attentional):
+        """Mean log-probabilities [rows, vocab] of the models' attentional vectors."""
+        log_probs = [tf.nn.log_softmax(tf.cast(model.decoder.logits(vector), tf.float32))
+                     for model, vector in zip(self.models, attentional)]
+        return tf.add_n(log_probs) / len(log_probs)
+
+    def step(self, tokens, states, keys, memories, mask, beam: int = 1):
+        """(mean log-probabilities [batch, vocab], each model's state, mean attention)."""
+        attentional, states, weights = self.advance(tokens, states, keys, memories, mask, beam)
+        return self.logits(attentional), states, weights
 
 
 class Ensemble:

@@ -10,6 +10,8 @@ attention, so training runs the same ``_step`` that decoding uses, inside a
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import keras
 import tensorflow as tf
 
@@ -19,6 +21,14 @@ from nmt.config import ModelConfig
 from nmt.errors import NmtError
 from nmt.recurrent import run_recurrence
 from nmt.vocab import PAD_ID
+
+
+class TokenLookup(NamedTuple):
+    """The first decoder layer's input product split for search: ``table`` holds every target
+    token's embedding part (``Decoder.token_table``), ``feed_rows`` multiply the fed vector."""
+
+    table: tf.Tensor  # [vocab, gates]
+    feed_rows: tf.Tensor  # [fed vector size, gates]; no rows without input feeding
 
 
 def word_dropout(rate: float) -> keras.layers.Dropout:
@@ -209,15 +219,38 @@ class Decoder(keras.layers.Layer):
         context, _ = self.attention(outputs, keys, memory, memory_mask)
         return self.logits(self.combine(tf.concat([context, outputs], axis=-1)), training)
 
-    def step(self, tokens, state, keys, memory, memory_mask, beam: int = 1):
+    def token_table(self):
+        """The first layer's embedding-to-gate pre-activations (with the bias) of every target
+        token [vocab, gates]: a search that keeps it looks a step's rows up instead of
+        multiplying the embeddings again at every step."""
+        embedding_rows, _ = self._first_layer_rows()
+        return self._project_embedded(tf.cast(self.embedding.embeddings, self.compute_dtype), embedding_rows)
+
+    def token_lookup(self, table) -> TokenLookup:
+        """``table`` (``token_table()``) with the kernel rows for the fed vector, sliced once per
+        search rather than copied at every step."""
+        return TokenLookup(table, self._first_layer_rows()[1])
+
+    def advance(self, tokens, state, keys, memory, memory_mask, beam: int = 1, lookup: TokenLookup | None = None):
         """One decoding step for tokens [sentences * beam] (``beam`` hypotheses per sentence of
-        ``memory``, next to each other); returns (logits, state, attention weights)."""
-        embedded = self.embedding(tokens)
+        ``memory``, next to each other), with the first layer's embedding part looked up if
+        ``lookup`` is given; returns (attentional vector, state, attention weights)."""
         first = self.cells[0]
-        # one token at a time there is nothing to hoist: project [embedding; fed vector] in one piece
-        attentional, state, weights = self._step(
-            lambda feed: first.project(tf.concat([embedded, feed], -1)), state, keys, memory, memory_mask,
-            beam=beam)
+        if lookup is None:
+            embedded = self.embedding(tokens)
+
+            def project_first(feed):  # one token: nothing to hoist, [embedding; fed vector] in one piece
+                return first.project(tf.concat([embedded, feed], -1))
+        else:
+            looked_up = tf.gather(lookup.table, tokens)
+
+            def project_first(feed):
+                return looked_up + tf.matmul(feed, lookup.feed_rows) if self.feed_dim else looked_up
+        return self._step(project_first, state, keys, memory, memory_mask, beam=beam)
+
+    def step(self, tokens, state, keys, memory, memory_mask, beam: int = 1):
+        """``advance``, returning the logits over the vocabulary instead of the attentional vector."""
+        attentional, state, weights = self.advance(tokens, state, keys, memory, memory_mask, beam)
         return self.logits(attentional), state, weights
 
 

@@ -220,9 +220,44 @@ def _extend(full, active, live):
                                        active[:, None], live)
 
 
+def _candidates(model: Seq2Seq, attentional, finished, beam: int, t, min_lengths, prefix, history,
+                safeguards: Safeguards):
+    """The best ``beam`` extensions (log-probabilities [rows, beam], tokens [rows, beam]) of each
+    hypothesis row, for rows of ``beam`` hypotheses per sentence; per-sentence arguments
+    (min_lengths, prefix) have one row per sentence, ``history`` one per hypothesis.
+
+    Only running hypotheses are projected onto the vocabulary (the largest product of a step):
+    a finished one can only be extended by PAD, at no cost.  The best ``beam`` tokens of each
+    hypothesis hold the best ``beam`` extensions of its sentence, so the sentence's choice
+    then ranks beam x beam candidates, not beam x vocab."""
+    rows = tf.cast(tf.reshape(tf.where(tf.logical_not(finished)), [-1]), tf.int32)
+    sentence = rows // beam
+    logits = tf.cast(model.decoder.logits(tf.nest.map_structure(lambda a: tf.gather(a, rows), attentional)),
+                     tf.float32)
+    vocab = tf.shape(logits)[-1]
+    # Ranked on the logits, which order a row as its log-probabilities do; only the chosen
+    # candidates are normalised (log p = logit - logsumexp), not the whole vocabulary.
+    log_norm = tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+    row_min_lengths = tf.gather(min_lengths, sentence)
+    logits = tf.cond(tf.reduce_any(t < row_min_lengths),
+                     lambda: logits + _too_early(t, row_min_lengths, vocab), lambda: logits)
+    row_prefix = None if prefix is None else tf.gather(prefix, sentence)
+    if prefix is not None:
+        logits += _forced(row_prefix, t, vocab)
+    if safeguards.no_repeat_ngram:
+        repeats = _repeated_ngrams(tf.gather(history, rows), safeguards.no_repeat_ngram, vocab)
+        logits += tf.where(_still_forced(row_prefix, t)[:, None], 0.0, repeats)
+    per_hypothesis = min(beam, logits.shape[-1])
+    found, found_tokens = top_k(logits, per_hypothesis)
+    everyone = tf.shape(finished)[0]
+    at_no_cost = tf.tile(tf.one_hot(0, per_hypothesis, 0.0, -1e9)[None, :], [everyone, 1])
+    return (tf.tensor_scatter_nd_update(at_no_cost, rows[:, None], found - log_norm),
+            tf.tensor_scatter_nd_update(tf.fill([everyone, per_hypothesis], PAD_ID), rows[:, None], found_tokens))
+
+
 def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int,
                 with_attention: bool = False, nbest: bool = False, prefix=None,
-                safeguards: Safeguards = Safeguards()) -> Hypotheses:
+                safeguards: Safeguards = Safeguards(), table=None) -> Hypotheses:
     """The best of ``beam`` hypotheses per sentence under the length penalty; with ``nbest``
     all of them, best first (tokens [batch, beam, time], scores [batch, beam]).  Each
     hypothesis starts with its row of ``prefix`` (PAD-padded target ids), if given.
@@ -230,7 +265,7 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
     The source is encoded, and its memory kept, once per sentence, not once per hypothesis;
     a sentence whose hypotheses have all finished leaves the decoder's batch, so a batch of
     sentences of mixed lengths costs about the sum of their lengths, not the longest length
-    times the batch."""
+    times the batch.  ``table`` is the decoder's ``token_table()``, if kept."""
     batch = tf.shape(source)[0]
     memory, mask, keys, states = _start(model, source)
     states = tf.nest.map_structure(lambda x: tf.repeat(x, beam, axis=0), states)
@@ -243,39 +278,23 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
     history = tf.zeros([batch, beam, 0], tf.int32)
     attention = tf.zeros([batch, beam, 0, tf.shape(source)[1] if with_attention else 0])
     active = tf.range(batch)  # the sentences still in the decoder's batch
+    lookup = None if table is None else model.decoder.token_lookup(table)
 
     def not_done(t, active, tokens, states, memory, mask, keys, scores, finished, history, attention):
         return tf.size(active) > 0
 
     def body(t, active, tokens, states, memory, mask, keys, scores, finished, history, attention):
-        logits, states, weights = model.decoder.step(tokens, states, keys, memory, mask, beam=beam)
-        logits = tf.cast(logits, tf.float32)
-        alive, vocab = tf.shape(active)[0], tf.shape(logits)[-1]
-        # Ranked on the logits, which order a row as its log-probabilities do; only the chosen
-        # candidates are normalised (log p = logit - logsumexp), not the whole vocabulary.
-        log_norm = tf.reshape(tf.reduce_logsumexp(logits, axis=-1), [alive, beam, 1])
-        logits = tf.reshape(logits, [alive, beam, vocab])
-        live_prefix = None if prefix is None else tf.gather(prefix, active)
+        attentional, states, weights = model.decoder.advance(tokens, states, keys, memory, mask, beam, lookup)
+        alive = tf.shape(active)[0]
         live_history = tf.gather(history, active)
         live_finished = tf.gather(finished, active)
-        live_min_lengths = tf.gather(min_lengths, active)
-        logits = tf.cond(tf.reduce_any(t < live_min_lengths),
-                         lambda: logits + _too_early(t, live_min_lengths, vocab)[:, None, :],
-                         lambda: logits)
-        if prefix is not None:
-            logits += _forced(live_prefix, t, vocab)[:, None, :]
-        if safeguards.no_repeat_ngram:
-            repeats = tf.reshape(_repeated_ngrams(tf.reshape(live_history, [alive * beam, -1]),
-                                                  safeguards.no_repeat_ngram, vocab), [alive, beam, vocab])
-            logits += tf.where(_still_forced(live_prefix, t)[:, None, None], 0.0, repeats)
-        # The best `beam` tokens of each hypothesis hold the best `beam` extensions of the sentence,
-        # so the sentence's choice ranks beam x beam candidates, not beam x vocab.
-        per_hypothesis = min(beam, logits.shape[-1])
-        candidates, candidate_tokens = top_k(logits, per_hypothesis)
-        candidates -= log_norm
-        # A finished hypothesis can only be extended by PAD, at no cost.
-        candidates = tf.where(live_finished[:, :, None], tf.one_hot(0, per_hypothesis, 0.0, -1e9), candidates)
-        candidate_tokens = tf.where(live_finished[:, :, None], PAD_ID, candidate_tokens)
+        candidates, candidate_tokens = _candidates(
+            model, attentional, tf.reshape(live_finished, [-1]), beam, t,
+            tf.gather(min_lengths, active), None if prefix is None else tf.gather(prefix, active),
+            tf.reshape(live_history, [alive * beam, -1]), safeguards)
+        per_hypothesis = candidates.shape[-1]
+        candidates = tf.reshape(candidates, [alive, beam, per_hypothesis])
+        candidate_tokens = tf.reshape(candidate_tokens, [alive, beam, per_hypothesis])
         total = tf.reshape(tf.gather(scores, active)[:, :, None] + candidates, [alive, beam * per_hypothesis])
         live_scores, flat_index = tf.math.top_k(total, k=beam)
         beam_index = flat_index // per_hypothesis
@@ -339,22 +358,47 @@ def _invariants(shapes, loop_vars):
 SOURCE_WIDTH_MULTIPLE = 8
 
 
+# The most values a token table may hold (256 MB in float32): 4,000 tokens x 2,048 gates
+# (configs/default.yaml) need an eighth of it.
+TOKEN_TABLE_LIMIT = 2 ** 26
+
+
 class Translator:
     """Compiled search functions for one model; one trace per (search, settings)."""
 
     def __init__(self, model: Seq2Seq, ratio: float, offset: int, length_penalty: float,
-                 sampling: Sampling | None = None, safeguards: Safeguards = Safeguards()):
+                 sampling: Sampling | None = None, safeguards: Safeguards = Safeguards(),
+                 changing_weights: bool = False):
         self.model = model
         self.ratio, self.offset, self.length_penalty = ratio, offset, length_penalty
         self.sampling = sampling  # when set, every search draws its tokens (the beam size is ignored)
         self.safeguards = safeguards
+        # A model that keeps training between searches (validation) gets no token table:
+        # the table would keep the embeddings and kernel of the step it was made at.
+        self.changing_weights = changing_weights
+        self._table: tf.Variable | None = None
         self._compiled: dict[tuple[int, bool], tf.types.experimental.PolymorphicFunction] = {}
+
+    def _token_table(self) -> tf.Variable | None:
+        """The decoder's ``token_table()``, made on first use, for searches of batches: one lookup
+        per hypothesis and step instead of a product with the embedding (5% of a step's
+        multiplications with the bench model; docs/tried.md).  A lone sentence's search reads
+        every weight once per step whatever it multiplies, so it goes without."""
+        if self.changing_weights or not isinstance(self.model, Seq2Seq):  # an ensemble has one per model
+            return None
+        decoder = self.model.decoder
+        if decoder.embedding.input_dim * decoder.cells[0].kernel.shape[-1] > TOKEN_TABLE_LIMIT:
+            return None
+        if self._table is None:
+            self._table = tf.Variable(self.model.decoder.token_table(), trainable=False)
+        return self._table
 
     def _function(self, beam: int, with_attention: bool = False, nbest: bool = False,
                   prefixed: bool = False, batched: bool = False):
         key = (beam, with_attention, nbest, prefixed, batched)
         if key not in self._compiled:
             spec = tf.TensorSpec([None, None], tf.int32)
+            table = self._token_table() if batched else None
 
             def run(source, prefix=None):
                 if self.sampling or (beam == 1 and not nbest and not batched):
@@ -364,8 +408,8 @@ class Translator:
                 # from the batch (1.3x the sentences/s at batch 64, docs/tried.md); without a length
                 # penalty its scores are greedy search's log-probabilities.
                 penalty = 0.0 if beam == 1 and not nbest else self.length_penalty
-                return beam_search(self.model, source, beam, penalty,
-                                   self.ratio, self.offset, with_attention, nbest, prefix, self.safeguards)
+                return beam_search(self.model, source, beam, penalty, self.ratio, self.offset,
+                                   with_attention, nbest, prefix, self.safeguards, table)
 
             # The searches spell out their loops (tf.while_loop) and branch only on Python values,
             # so AutoGraph has nothing to convert; skipping it cuts tracing from 2.0 to 0.4 s.

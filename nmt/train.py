@@ -264,7 +264,7 @@ class Trainer:
         self.best_manager = tf.train.CheckpointManager(
             model_checkpoint(self.model), str(run.best if self.chief else Path(self.scratch.name, "best")),
             max_to_keep=1)
-        self.translator = make_translator(run, self.model)
+        self.translator = make_translator(run, self.model, changing_weights=True)
         self.writer = (tf.summary.create_file_writer(str(run.directory / "tensorboard")) if self.chief
                        else tf.summary.create_noop_writer())
         self.batches_per_epoch = epoch_size(self.corpus, train_cfg.batch_tokens, self.config.seed, 0)

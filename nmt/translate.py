@@ -72,15 +72,16 @@ def restore_model(run: Run, checkpoint, path: str) -> None:
                        f"{run.directory / 'config.yaml'} and its tokenizer ({first_line(error)})") from None
 
 
-def make_translator(run: Run, model, sampling=None):
+def make_translator(run: Run, model, sampling=None, changing_weights: bool = False):
     """Compiled search for ``model`` with the run's decoding settings; ``sampling``
-    (``nmt.search.Sampling``) draws tokens instead of searching."""
+    (``nmt.search.Sampling``) draws tokens instead of searching; ``changing_weights`` for a
+    model that trains between searches."""
     from nmt.search import Safeguards, Translator
 
     decode = run.config.decode
     return Translator(model, decode.max_length_ratio, decode.max_length_offset,
                       decode.length_penalty, sampling,
-                      Safeguards(decode.min_length_ratio, decode.no_repeat_ngram))
+                      Safeguards(decode.min_length_ratio, decode.no_repeat_ngram), changing_weights)
 
 
 def _encode_inputs(run: Run, lines: list[str], first_line: int) -> tuple[list[list[int]], list[int]]:

@@ -30,6 +30,7 @@ def test_a_run_starts_from_the_weights_and_tokenizer_of_another(trained_run, tmp
     run = prepare_run(config, corpora)
     assert (run.directory / "spm.model").read_bytes() == (trained_run / "spm.model").read_bytes()
     trainer = Trainer(run, corpora)
+    assert trainer.translator.changing_weights  # validation searches weights that keep training
     trainer.restore()
     parent = load_model(open_run(trained_run))  # its best checkpoint
     compared = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import nmt.search
 from nmt.config import ModelConfig
 from nmt.data import pad
 from nmt.model import build_model
-from nmt.search import Translator, beam_search, greedy_search, top_k
+from nmt.search import Safeguards, Translator, beam_search, greedy_search, top_k
 from nmt.train import masked_cross_entropy
 from nmt.vocab import BOS_ID, EOS_ID
 
@@ -144,6 +146,66 @@ def test_beam_search_of_a_mixed_batch_equals_each_sentence_searched_alone(revers
         alone_seen, alone_attention = translator.with_attention(alone, 3)
         np.testing.assert_array_equal(seen[k, :width], alone_seen[0])
         np.testing.assert_allclose(attention[k, :width, :alone.shape[1]], alone_attention[0], atol=1e-5)
+
+
+def test_candidates_are_the_best_log_probabilities_and_finished_hypotheses_take_pad_at_no_cost(reverser):
+    """Two sentences of three hypotheses; rows 1 and 5 have finished, and the second sentence
+    may not end yet (its minimum length is 9), so its running rows must not choose EOS,
+    which every row ranks first (the vectors point along EOS's output weights)."""
+    towards_eos = reverser.decoder.output_projection.kernel.numpy()[:, EOS_ID]
+    noise = np.random.default_rng(21).normal(size=(6, REVERSER.attention_units))
+    attentional = tf.constant(0.1 * noise + 3 * towards_eos / np.linalg.norm(towards_eos), tf.float32)
+    finished = np.array([False, True, False, False, False, True])
+    candidates, tokens = nmt.search._candidates(reverser, attentional, tf.constant(finished), 3, tf.constant(4),
+                                                tf.constant([1, 9]), None, tf.zeros([6, 0], tf.int32), Safeguards())
+    log_probs = tf.nn.log_softmax(reverser.decoder.logits(attentional)).numpy()
+    assert (log_probs.argmax(axis=1) == EOS_ID).all()
+    for row in range(6):
+        if finished[row]:
+            np.testing.assert_array_equal(tokens[row], [0, 0, 0])
+            np.testing.assert_array_equal(candidates[row], [0.0, -1e9, -1e9])
+            continue
+        ranked = np.where(np.arange(14) == EOS_ID, -np.inf, log_probs[row]) if row >= 3 else log_probs[row]
+        expected = np.argsort(-ranked, kind="stable")[:3]
+        np.testing.assert_array_equal(tokens[row], expected, err_msg=f"row {row}")
+        np.testing.assert_allclose(candidates[row], log_probs[row, expected], atol=1e-5, err_msg=f"row {row}")
+
+
+@pytest.mark.parametrize("variant", [{"cell": "lstm", "input_feeding": True, "attention": "luong_concat"},
+                                     {"cell": "gru", "attention": "bahdanau"}, {"cell": "peephole"}])
+def test_a_kept_token_table_searches_as_the_embedding_product(variant):
+    """Batches look the first layer's embedding part up in a table kept by the translator; a
+    translator for changing weights multiplies at every step.  Both find the same hypotheses."""
+    keras.utils.set_random_seed(3)
+    model = build_model(14, 14, dataclasses.replace(REVERSER, **variant))
+    decoder = model.decoder
+    kernel, bias = decoder.cells[0].kernel.numpy(), decoder.cells[0].bias.numpy()
+    np.testing.assert_allclose(decoder.token_table().numpy(),
+                               decoder.embedding.embeddings.numpy() @ kernel[:REVERSER.embedding_dim] + bias,
+                               atol=1e-5)
+    sources, *_ = reverse_batch(np.random.default_rng(5), 9)
+    kept, multiplied = Translator(model, 1.0, 2, 1.0), Translator(model, 1.0, 2, 1.0, changing_weights=True)
+    for search in ("scored", "nbest"):
+        for beam in (1, 3) if search == "scored" else (3,):
+            found, expected = getattr(kept, search)(sources, beam), getattr(multiplied, search)(sources, beam)
+            np.testing.assert_array_equal(found[0], expected[0], err_msg=f"{search}, beam {beam}")
+            np.testing.assert_allclose(found[1], expected[1], atol=1e-5, err_msg=f"{search}, beam {beam}")
+    assert kept._table is not None and multiplied._table is None
+
+
+def test_a_translator_for_changing_weights_follows_them():
+    keras.utils.set_random_seed(4)
+    model = build_model(14, 14, REVERSER)
+    sources, *_ = reverse_batch(np.random.default_rng(6), 8)
+    translator = Translator(model, 1.0, 2, 1.0, changing_weights=True)
+    before, _ = translator.nbest(sources, 3)
+    embeddings = model.decoder.embedding.embeddings
+    embeddings.assign(np.random.default_rng(7).normal(size=embeddings.shape) * 3)
+    after, after_scores = translator.nbest(sources, 3)
+    fresh, fresh_scores = Translator(model, 1.0, 2, 1.0).nbest(sources, 3)
+    assert not np.array_equal(after, before), "the new embeddings should change the search"
+    np.testing.assert_array_equal(after, fresh)
+    np.testing.assert_allclose(after_scores, fresh_scores, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape, k", [((7, 321), 5), ((3, 4, 1000), 5), ((6, 8000), 1), ((2, 3, 640), 3)])
