@@ -81,27 +81,6 @@ def test_beam_size_one_equals_greedy(reverser):
     assert not np.any(greedy[:, width:]) and not np.any(beam_one[:, width:])
 
 
-def test_greedy_search_of_a_batch_equals_each_sentence_searched_alone(reverser):
-    """A batch is searched as a beam of one (finished sentences leave it), a lone sentence by
-    the greedy loop: the same tokens, log-probabilities, attention and prefixes."""
-    sources, *_ = reverse_batch(np.random.default_rng(12), 12)
-    prefixes = pad([[row[-2]] if k % 3 == 0 else [] for k, row in enumerate(sources[:, :-1].tolist())])
-    translator = Translator(reverser, 1.0, 2, 1.0)
-    tokens, scores = translator.scored(sources, 1)
-    forced = translator(sources, 1, prefixes)
-    seen, attention = translator.with_attention(sources, 1)
-    for k, source in enumerate(sources):
-        alone = source[None, :(source != 0).sum()]
-        alone_tokens, alone_scores = translator.scored(alone, 1)
-        assert strip(tokens[k]) == strip(alone_tokens[0]), f"sentence {k}"
-        np.testing.assert_allclose(scores[k], alone_scores[0], atol=1e-5, err_msg=f"sentence {k}")
-        assert strip(forced[k]) == strip(translator(alone, 1, prefixes[k:k + 1])[0]), f"sentence {k}"
-        alone_seen, alone_attention = translator.with_attention(alone, 1)
-        width = alone_seen.shape[1]
-        np.testing.assert_array_equal(seen[k, :width], alone_seen[0])
-        np.testing.assert_allclose(attention[k, :width, :alone.shape[1]], alone_attention[0], atol=1e-5)
-
-
 def test_scores_are_log_probabilities_of_the_returned_tokens(reverser):
     sources, *_ = reverse_batch(np.random.default_rng(3), 20)
     source = tf.constant(sources)
@@ -127,23 +106,28 @@ def test_padding_in_a_batch_does_not_change_a_translation(reverser):
         assert alone == batched == [7, 6, 5]
 
 
-def test_beam_search_of_a_mixed_batch_equals_each_sentence_searched_alone(reverser):
-    """Sentences leave the decoder's batch as they finish; what is left must still be theirs."""
-    sources, *_ = reverse_batch(np.random.default_rng(11), 12)
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_mixed_batch_is_searched_as_each_sentence_alone(reverser, beam):
+    """Sentences leave the decoder's batch as they finish (a greedy batch runs as a beam of one,
+    a lone sentence through the greedy loop); what is left must still be theirs: tokens,
+    scores (the whole beam), prefixes and attention."""
+    sources, *_ = reverse_batch(np.random.default_rng(11 if beam > 1 else 12), 12)
     prefixes = pad([[row[-2]] if k % 3 == 0 else [] for k, row in enumerate(sources[:, :-1].tolist())])
     translator = Translator(reverser, 1.0, 2, 1.0)
-    tokens, scores = translator.nbest(sources, 3)
-    forced = translator(sources, 3, prefixes)
-    seen, attention = translator.with_attention(sources, 3)
+    search = translator.nbest if beam > 1 else translator.scored
+    tokens, scores = search(sources, beam)
+    forced = translator(sources, beam, prefixes)
+    seen, attention = translator.with_attention(sources, beam)
     for k, source in enumerate(sources):
         alone = source[None, :(source != 0).sum()]
-        alone_tokens, alone_scores = translator.nbest(alone, 3)
-        width = alone_tokens.shape[2]
-        np.testing.assert_array_equal(tokens[k, :, :width], alone_tokens[0], err_msg=f"sentence {k}")
-        assert not tokens[k, :, width:].any(), f"sentence {k}: only PAD after its own end"
+        alone_tokens, alone_scores = search(alone, beam)
+        width = alone_tokens.shape[-1]
+        np.testing.assert_array_equal(tokens[k, ..., :width], alone_tokens[0], err_msg=f"sentence {k}")
+        assert not tokens[k, ..., width:].any(), f"sentence {k}: only PAD after its own end"
         np.testing.assert_allclose(scores[k], alone_scores[0], atol=1e-5, err_msg=f"sentence {k}")
-        assert strip(forced[k]) == strip(translator(alone, 3, prefixes[k:k + 1])[0]), f"sentence {k}"
-        alone_seen, alone_attention = translator.with_attention(alone, 3)
+        assert strip(forced[k]) == strip(translator(alone, beam, prefixes[k:k + 1])[0]), f"sentence {k}"
+        alone_seen, alone_attention = translator.with_attention(alone, beam)
+        width = alone_seen.shape[1]
         np.testing.assert_array_equal(seen[k, :width], alone_seen[0])
         np.testing.assert_allclose(attention[k, :width, :alone.shape[1]], alone_attention[0], atol=1e-5)
 
