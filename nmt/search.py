@@ -390,7 +390,7 @@ class Translator:
         if decoder.embedding.input_dim * decoder.cells[0].kernel.shape[-1] > TOKEN_TABLE_LIMIT:
             return None
         if self._table is None:
-            self._table = tf.Variable(self.model.decoder.token_table(), trainable=False)
+            self._table = tf.Variable(decoder.token_table(), trainable=False)
         return self._table
 
     def _function(self, beam: int, with_attention: bool = False, nbest: bool = False,
@@ -398,7 +398,7 @@ class Translator:
         key = (beam, with_attention, nbest, prefixed, batched)
         if key not in self._compiled:
             spec = tf.TensorSpec([None, None], tf.int32)
-            table = self._token_table() if batched else None
+            table = self._token_table() if batched and not self.sampling else None  # only beam_search uses it
 
             def run(source, prefix=None):
                 if self.sampling or (beam == 1 and not nbest and not batched):
