@@ -18,6 +18,7 @@ filesystem that all workers share.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -74,10 +75,17 @@ def is_chief(mode: str) -> bool:
     return task_type == "chief" or (task_type == "worker" and index == 0)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports on 127.0.0.1.
+
+    All probe sockets stay open until every port is chosen: closing each one first
+    lets the system hand out the same port twice.
+    """
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
 
 
 def launch_local_workers(config_path: str, overrides: list[str], workers: int, log_dir: Path) -> int:
@@ -88,7 +96,7 @@ def launch_local_workers(config_path: str, overrides: list[str], workers: int, l
     """
     if workers < 1:
         raise NmtError(f"WORKERS: expected a positive number of workers, got {workers}")
-    addresses = [f"127.0.0.1:{_free_port()}" for _ in range(workers)]
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
     log_dir.mkdir(parents=True, exist_ok=True)
     processes, logs = [], []
     for index in range(workers):

@@ -12,6 +12,8 @@ import pytest
 import tensorflow as tf
 from helpers import REPO, save_config, tiny_config
 
+from nmt.distribute import free_ports
+
 pytestmark = pytest.mark.slow  # trains several models or processes: left out by make test-fast
 
 
@@ -37,6 +39,11 @@ def weights(checkpoint: str) -> dict[str, np.ndarray]:
     reader = tf.train.load_checkpoint(checkpoint)
     return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
             if key.startswith("model/") and "seed_generator" not in key}
+
+
+def test_local_workers_get_distinct_ports():
+    ports = free_ports(32)  # the system may reuse a port once its probe socket is closed
+    assert len(set(ports)) == 32 and all(1024 <= port <= 65535 for port in ports)
 
 
 def test_two_workers_follow_the_single_worker_loss_curve(tmp_path):
