@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from nmt.checkpoint import model_checkpoint
 from nmt.errors import NmtError, first_line
-from nmt.machine import compute_precision
 from nmt.run import Run
 from nmt.translate import restore_model
 
@@ -41,8 +40,7 @@ def average_checkpoints(run: Run, count: int) -> str:
     from nmt.model import build_model
 
     paths = last_checkpoints(run, count)
-    model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model,
-                        compute_precision(run.config.train.precision))
+    model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model)
     checkpoint = model_checkpoint(model)
     sums = [np.zeros(v.shape, np.float64) for v in model.variables]
     for path in paths:

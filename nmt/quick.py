@@ -18,7 +18,7 @@ end of training) and, when it can, translates with this module instead:
   190k lines of debian-de-en, all with digits and dots).
 
 Everything else - ensembles, sampling, scores, n-best lists, prefixes, alignments,
-``no_repeat_ngram``, bfloat16 runs - goes through TensorFlow as before.
+``no_repeat_ngram`` - goes through TensorFlow as before.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import numpy as np
 
 from nmt.config import Config, ModelConfig
 from nmt.files import write_atomic
-from nmt.machine import compute_precision
 from nmt.run import Run
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, SubwordVocab
 
@@ -106,7 +105,7 @@ def load_archive(run: Run, weights: str, checkpoint: str) -> dict[str, np.ndarra
 
 def supported(config: Config) -> bool:
     """Whether this module translates as TensorFlow would for the run's settings."""
-    return compute_precision(config.train.precision) == "float32" and not config.decode.no_repeat_ngram
+    return not config.decode.no_repeat_ngram
 
 
 def keep_for_quick_start(run: Run, weights: str, checkpoint: str, model) -> None:

@@ -14,7 +14,6 @@ import numpy as np
 
 from nmt.data import pad
 from nmt.errors import NmtError, first_line
-from nmt.machine import compute_precision
 from nmt.run import Run
 
 WEIGHTS = ("best", "latest", "averaged")
@@ -50,12 +49,14 @@ def weights_path(run: Run, weights: str = "best") -> str:
 
 
 def load_model(run: Run, weights: str = "best"):
-    """The run's model with the chosen checkpoint (see ``weights_path``) restored."""
+    """The run's model with the chosen checkpoint (see ``weights_path``) restored, computing
+    in float32 whatever ``train.precision`` was: the weights are float32 either way, so a
+    run trained in bfloat16 translates the same on every CPU, and the quick start (nmt.quick)
+    serves it too."""
     from nmt.checkpoint import model_checkpoint
     from nmt.model import build_model
 
-    model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model,
-                        compute_precision(run.config.train.precision))
+    model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model)
     restore_model(run, model_checkpoint(model), weights_path(run, weights))
     return model
 
