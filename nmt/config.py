@@ -92,7 +92,7 @@ class TrainConfig:
     nonfinite_loss: str = field(default="stop", metadata=_range(choices=("stop", "skip")))
     stall_steps: int = field(default=300, metadata=_range(1))
     on_stall: str = field(default="warn", metadata=_range(choices=("warn", "stop")))
-    precision: str = field(default="float32", metadata=_range(choices=("float32", "bfloat16", "auto")))
+    precision: str = field(default="auto", metadata=_range(choices=("float32", "bfloat16", "auto")))
     distribute: str = field(default="none", metadata=_range(choices=("none", "mirrored", "multi_worker")))
 
 

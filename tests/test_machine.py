@@ -38,6 +38,8 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(monkeypatch, 
     assert nmt.machine.compute_precision("bfloat16") == "bfloat16"
     config = load_config("configs/default.yaml", ["train.precision=bfloat16"])
     assert supported(config)  # translation computes in float32 whatever the training precision
+    # the shipped config trains in bfloat16 exactly where the CPU computes it
+    assert nmt.machine.compute_precision(load_config("configs/default.yaml").train.precision) == expected
 
 
 def test_an_unknown_precision_names_the_choices():
