@@ -12,6 +12,9 @@ import sentencepiece.sentencepiece_model_pb2 as spm_model
 from corpus_fixtures import fake_debian_cache, sentence_pairs
 from helpers import run_cli, save_config, tiny_config
 
+from nmt.run import open_run
+from nmt.translate import load_model
+
 pytestmark = pytest.mark.slow  # each test trains through the CLI: left out by make test-fast
 
 
@@ -40,6 +43,7 @@ def test_separate_bpe_tokenizers_and_bfloat16_train_and_translate(tmp_path):
     assert len(translated.stdout.split("\n")) == 4
     # translation computes in float32 from the float32 weights, so the quick start serves bfloat16 runs too
     assert (run / "quick" / "best.npz").is_file()
+    assert load_model(open_run(run)).compute_dtype == "float32"
 
 
 def test_patience_stops_after_that_many_validations_without_a_better_bleu(tmp_path):
