@@ -19,7 +19,9 @@ from pathlib import Path
 from nmt.errors import NmtError
 
 TEXT_PATHS = ("/LC_MESSAGES/", "/usr/share/libreoffice/help/", "/usr/share/sword/",
-              "/usr/share/trans/")
+              "/usr/share/trans/", "/usr/share/gimp/2.0/help/", "/usr/share/help/",
+              "/usr/share/debian-reference/")
+SKIPPED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".pdf", ".gz", ".css", ".js")
 
 
 def unpacked(package: str, cache: Path) -> Path:
@@ -53,7 +55,7 @@ def unpacked(package: str, cache: Path) -> Path:
 
 
 def _wanted(name: str) -> bool:
-    return any(part in name for part in TEXT_PATHS)
+    return any(part in name for part in TEXT_PATHS) and not name.lower().endswith(SKIPPED_SUFFIXES)
 
 
 def _unpack_text(deb: Path, root: Path) -> None:

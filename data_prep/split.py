@@ -4,7 +4,8 @@ Near-duplicates are everywhere in real parallel text (the same help paragraph in
 ten files, the same UI label in five programs), so holding out random lines
 would put test sentences in train.  Instead whole documents - a help file, a
 campaign, a catalog, a Bible book - go to dev or test, sampled within each source
-so the held-out sets mirror the corpus mix; afterwards every train pair whose
+and kind of text (everyday sentences, help, UI strings, dialogue) so each kind gets
+its own test set of a chosen size; afterwards every train pair whose
 source or target side matches a dev/test side (in :func:`comparison_key` form) is
 dropped, and so is every repeat of a pair already kept.
 """
@@ -26,6 +27,7 @@ class Pair:
     tgt: str
     source: str    # which resource it came from, e.g. "wesnoth"
     document: str  # the unit held out as a whole, e.g. "wesnoth-1.16-httt"
+    kind: str = "text"  # the kind of text, e.g. "dialogue": held-out sets are sized per kind
 
 
 @dataclass
@@ -44,12 +46,11 @@ def _keys(src: str, tgt: str) -> tuple[str, str]:
     return "src:" + comparison_key(src), "tgt:" + comparison_key(tgt)
 
 
-def _held_out_documents(pairs: list[Pair], sizes: dict[str, int], seed: int) -> dict[str, str]:
+def _held_out_documents(pairs: list[Pair], sizes: dict[str, int], rng: random.Random) -> dict[str, str]:
     """document -> "dev"/"test", drawn per source in proportion to its share of pairs."""
     by_source: dict[str, Counter] = defaultdict(Counter)
     for pair in pairs:
         by_source[pair.source][pair.document] += 1
-    rng = random.Random(seed)
     chosen: dict[str, str] = {}
     for name, size in sizes.items():
         taken = 0
@@ -71,22 +72,38 @@ def _held_out_documents(pairs: list[Pair], sizes: dict[str, int], seed: int) -> 
     return chosen
 
 
-def split_by_document(pairs: list[Pair], dev_size: int, test_size: int, seed: int) -> Splits:
-    """Hold out whole documents for test and dev (at least ``dev_size`` and
-    ``test_size`` pairs after deduplication), then remove leaks and duplicates."""
-    for margin in (1.05, 1.1, 1.2, 1.4, 2.0):  # duplicates inside held-out documents are removed
-        splits = _split(pairs, round(dev_size * margin), round(test_size * margin), seed)
-        if len(splits.dev) >= dev_size and len(splits.test) >= test_size:
+def split_by_document(pairs: list[Pair], held_out: dict[str, tuple[int, int]], seed: int) -> Splits:
+    """Hold out whole documents of each kind of text for dev and test (at least
+    ``held_out[kind] = (dev, test)`` pairs after deduplication; kinds not named there
+    only train), then remove leaks and duplicates."""
+    margins = {kind: 1.05 for kind in held_out}
+    for _ in range(8):  # duplicates inside held-out documents are removed: ask for a little more
+        splits = _split(pairs, {kind: (round(dev * margins[kind]), round(test * margins[kind]))
+                                for kind, (dev, test) in held_out.items()}, seed)
+        short = [kind for kind, (dev, test) in held_out.items()
+                 if sum(p.kind == kind for p in splits.dev) < dev or sum(p.kind == kind for p in splits.test) < test]
+        if not short:
             break
+        for kind in short:
+            margins[kind] *= 1.2
     return splits
 
 
-def _split(pairs: list[Pair], dev_size: int, test_size: int, seed: int) -> Splits:
-    documents = _held_out_documents(pairs, {"test": test_size, "dev": dev_size}, seed)
+def _split(pairs: list[Pair], held_out: dict[str, tuple[int, int]], seed: int) -> Splits:
+    documents: dict[str, str] = {}
+    for kind, (dev, test) in sorted(held_out.items()):
+        of_kind = [pair for pair in pairs if pair.kind == kind]
+        if of_kind:
+            documents.update(_held_out_documents(of_kind, {"test": test, "dev": dev},
+                                                 random.Random(f"{seed}:{kind}")))
     grouped: dict[str, list[Pair]] = {"train": [], "dev": [], "test": []}
-    for pair in pairs:
-        grouped[documents.get(pair.document, "train")].append(pair)
     removed: Counter = Counter()
+    for pair in pairs:
+        fate = documents.get(pair.document, "train")
+        if pair.kind in held_out or fate == "train":
+            grouped[fate].append(pair)
+        else:  # e.g. a phrase of a held-out dictionary entry: kept out of training, never tested
+            removed[f"{pair.kind} pair of a held-out document"] += 1
     held_keys: set[str] = set()
     kept: dict[str, list[Pair]] = {}
     for name in ("test", "dev", "train"):

@@ -145,7 +145,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--no-batching", action="store_true",
                      help="decode one request at a time (to measure what batching gains)")
     sub = command("prepare", "build a corpus (default: the one in data.corpus) unless it is built")
-    sub.add_argument("--corpus", help="recipe to build into data/<corpus>/ instead, e.g. debian-de-en")
+    sub.add_argument("--corpus", help="recipe to build into data/<corpus>/ instead, e.g. debian-de-en "
+                     "(a shipped corpus is rebuilt from its packages and compared with the shipped files)")
+    sub.add_argument("--ship", action="store_true",
+                     help="with --corpus: rebuild it and make the result the shipped, compressed files")
     sub = command("diagnose", "train a config briefly and measure why it does or does not learn")
     sub.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
     sub.add_argument("--every", type=int, default=50, help="measure every N steps (default 50)")
@@ -415,7 +418,9 @@ def cmd_export(args) -> None:
 
 
 def cmd_prepare(args) -> None:
-    prepare(load_config(args.config, args.overrides).data, args.corpus)
+    if args.ship and not args.corpus:
+        raise NmtError("--ship needs --corpus NAME: the corpus to rebuild and ship")
+    prepare(load_config(args.config, args.overrides).data, args.corpus, args.ship)
 
 
 def cmd_compare(args) -> None:

@@ -10,7 +10,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from data_prep import gettext_catalogs, libreoffice_help
+from data_prep import gettext_catalogs, help_docs, libreoffice_help
 
 _DE_NOUNS = ["Hund", "Katze", "Vogel", "Pferd", "Maus", "Kuh", "Ziege", "Ente", "Fuchs", "Bär", "Wolf", "Hase"]
 _EN_NOUNS = ["dog", "cat", "bird", "horse", "mouse", "cow", "goat", "duck", "fox", "bear", "wolf", "hare"]
@@ -66,8 +66,9 @@ def _package(cache: Path, name: str) -> Path:
 def fake_debian_cache(cache: Path, pairs: list[tuple[str, str]], lang: str = "de") -> None:
     """Every package debian-<lang>-en reads, 'already unpacked', sharing ``pairs`` among them
     (the first side of each pair stands for <lang>; Ding exists for German only)."""
-    sources = 4 if lang == "de" else 3
+    sources = 5 if lang == "de" else 4
     chunks = [pairs[i::sources] for i in range(sources)]
+    _fake_manuals(cache, chunks.pop(), lang)
     if lang != "de":
         chunks.insert(0, [])
     else:
@@ -95,6 +96,37 @@ def fake_debian_cache(cache: Path, pairs: list[tuple[str, str]], lang: str = "de
         root = _package(cache, package)
         write_mo(root / f"usr/share/locale/{lang}/LC_MESSAGES/{package}.mo",
                  {"_" + en: "&" + de for de, en in chunks[3][index::len(packages)]})
+
+
+_MANUAL_FILES = {  # where each manual keeps one language's page n, and the page's markup
+    "gimp-help": (lambda lang, n: f"usr/share/gimp/2.0/help/{lang}/page{n}.html",
+                  "<html><body><h1>{title}</h1>{body}</body></html>", "<p>{text}</p>"),
+    "gnome-help": (lambda lang, n: f"usr/share/help/{'C' if lang == 'en' else lang}/gnome-help/page{n}.page",
+                   '<page xmlns="http://projectmallard.org/1.0/"><info><desc>{title}</desc></info>{body}</page>',
+                   "<section><p>{text}</p></section>"),
+    "debian-reference": (lambda lang, n: f"usr/share/debian-reference/ch{n:02d}.{lang}.html",
+                         "<html><body><h2>{title}</h2><pre>$ code</pre>{body}</body></html>",
+                         "<li><p>{text}</p></li>"),
+}
+_ENGLISH_ONLY = "<h3>A note that only the English page has.</h3>"
+
+
+def _fake_manuals(cache: Path, pairs: list[tuple[str, str]], lang: str) -> None:
+    """GIMP help, GNOME help and the Debian Reference: pages of four paragraphs in both languages
+    (the English side of every page has a heading more, which the aligner must skip)."""
+    for manual, (chunk, (path, page, block)) in zip(help_docs.MANUALS,
+                                                   zip([pairs[i::3] for i in range(3)], _MANUAL_FILES.values())):
+        for number in range(0, len(chunk), 4):
+            paragraphs = chunk[number:number + 4]
+            for side_lang, side in ((lang, 0), ("en", 1)):
+                blocks = [block.format(text=pair[side]) for pair in paragraphs]
+                if side_lang == "en":
+                    blocks.insert(2, _ENGLISH_ONLY)
+                root = _package(cache, manual.package(side_lang))
+                file = root / path(side_lang, number)
+                file.parent.mkdir(parents=True, exist_ok=True)
+                title = "Hilfe" if side == 0 else "Help"
+                file.write_text(page.format(title=title, body="".join(blocks)), encoding="utf-8")
 
 
 def manythings_zip(path: Path, pairs: list[tuple[str, str]]) -> None:

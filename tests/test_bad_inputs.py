@@ -88,8 +88,8 @@ CASES = [
     # ---- corpora
     ("missing corpus file", lambda t, r: (["train", "--config", tiny(t, data={"dev": f"{t}/none"})], None),
      "{tmp}/none.de: corpus file not found, and data.corpus='tiny' has no recipe (recipes: ding-de-en, "
-     "debian-de-en, debian-fr-en, debian-es-en, bible-en-es, user, manythings-<xx>-en, tatoeba-<xx>-<yy>, "
-     "sacrebleu-<test set>-<xx>-<yy>)"),
+     "debian-de-en, debian-de-en-phrases, debian-fr-en, debian-es-en, bible-en-es, user, manythings-<xx>-en, "
+     "tatoeba-<xx>-<yy>, sacrebleu-<test set>-<xx>-<yy>)"),
     ("line counts differ", lambda t, r: (["train", "--config", broken_corpus(t, "en", b"One.\nTwo.\n")], None),
      "{tmp}/data/train.de has 300 lines but {tmp}/data/train.en has 2; parallel files must align line by line"),
     ("not utf-8 corpus", lambda t, r: (["train", "--config", broken_corpus(t, "de", b"ok\nGr\xfc\xdfe\n" * 150)], None),
@@ -113,8 +113,9 @@ CASES = [
         t, {"a.de": b"", "a.en": b"x\n"}), f"data.cache={t}"], None),
      "{tmp}/a.de: empty file, expected one sentence per line"),
     ("unknown recipe", lambda t, r: (["prepare", "--corpus", "wmt99"], None),
-     "data.corpus: no recipe called 'wmt99' (recipes: ding-de-en, debian-de-en, debian-fr-en, "
-     "debian-es-en, bible-en-es, user, manythings-<xx>-en, tatoeba-<xx>-<yy>, sacrebleu-<test set>-<xx>-<yy>)"),
+     "data.corpus: no recipe called 'wmt99' (recipes: ding-de-en, debian-de-en, debian-de-en-phrases, "
+     "debian-fr-en, debian-es-en, bible-en-es, user, manythings-<xx>-en, tatoeba-<xx>-<yy>, "
+     "sacrebleu-<test set>-<xx>-<yy>)"),
     ("three user files", lambda t, r: (["prepare", *user_corpus(
         t, {"a": b"x\n", "b": b"x\n", "c": b"x\n"})], None),
      "data.sources: expected [source_file, target_file] or [tsv_file], got 3 files"),
