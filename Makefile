@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate serve score evaluate average export data bench bench-peer decode-peer compare matrix recipes precision docs results lint test test-fast clean
+.PHONY: install train train-distributed translate serve score evaluate average export data bench bench-peer decode-peer compare matrix recipes precision defaults docs results lint test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -72,21 +72,21 @@ decode-peer: install .venv-peer/.installed
 compare: install
 	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)
 
-# The robustness matrix (docs/training.md): every cell on debian-de-en and the default cell on
-# three more corpora, seeds 1 and 2, MINUTES of training each; report and plot in docs/matrix/.
+# The robustness matrix (docs/training.md): every cell on debian-de-en (configs/default.yaml) and
+# the default cell on three more corpora, seeds 1 and 2, MINUTES of training each; docs/matrix/.
 MINUTES ?= 5
 matrix: install
-	@$(NMT) compare --config configs/debian-de-en.yaml --seeds 1,2 --output docs/matrix \
+	@$(NMT) compare --config configs/default.yaml --seeds 1,2 --output docs/matrix \
 		--vary model.cell=lstm,peephole,cifg,gru \
-		--vary config=configs/default.yaml,configs/debian-fr-en.yaml,configs/bible-en-es.yaml \
-		train.max_minutes=$(MINUTES) train.max_epochs=1000 train.validate_every=100 $(ARGS)
+		--vary config=configs/ding-de-en.yaml,configs/debian-fr-en.yaml,configs/bible-en-es.yaml \
+		train.max_minutes=$(MINUTES) train.max_epochs=1000 train.validate_every=100 train.patience=null $(ARGS)
 
 # Training recipes for the small shipped corpus (docs/training.md#recipes-for-a-small-corpus):
-# the default config against regularised variants, SEEDS each, RECIPE_MINUTES of training each.
+# the quick ding-de-en config against regularised variants, SEEDS each, RECIPE_MINUTES of training each.
 RECIPE_MINUTES ?= 12
 SEEDS ?= 1,2
 recipes: install
-	@$(NMT) compare --config configs/default.yaml --seeds $(SEEDS) --output docs/recipes-ding \
+	@$(NMT) compare --config configs/ding-de-en.yaml --seeds $(SEEDS) --output docs/recipes-ding \
 		--variant "base:" --variant "lstm: model.cell=lstm" --variant "gru: model.cell=gru" \
 		--variant "reg: model.dropout=0.5 train.label_smoothing=0.1" \
 		--variant "reg-cosine: model.dropout=0.5 train.label_smoothing=0.1 train.schedule=cosine" \
@@ -94,7 +94,7 @@ recipes: install
 		--variant "reg-input-feeding: model.dropout=0.5 train.label_smoothing=0.1 model.input_feeding=true" \
 		--variant "reg-batch1k: model.dropout=0.5 train.label_smoothing=0.1 train.batch_tokens=1024" \
 		--variant "reg-word-dropout: model.dropout=0.5 train.label_smoothing=0.1 model.word_dropout=0.1" \
-		train.max_minutes=$(RECIPE_MINUTES) train.max_epochs=1000 train.validate_every=100 $(ARGS)
+		train.max_minutes=$(RECIPE_MINUTES) train.max_epochs=1000 train.validate_every=100 train.patience=null $(ARGS)
 
 # bfloat16 against float32 (docs/training.md#bfloat16-or-float32): the default cell on two
 # corpora, SEEDS each, PRECISION_STEPS updates; reports in docs/precision/<config>/. With
@@ -102,14 +102,24 @@ recipes: install
 PRECISION_STEPS ?= 400
 PRECISION_MINUTES ?=
 precision: install
-	@for config in configs/default.yaml configs/debian-de-en.yaml; do \
-		report=$$(basename $$config .yaml); budget="train.max_steps=$(PRECISION_STEPS)"; \
+	@for config in configs/ding-de-en.yaml configs/default.yaml; do \
+		report=$$(basename $$config .yaml); budget="train.max_steps=$(PRECISION_STEPS) train.max_minutes=null"; \
 		if [ -n "$(PRECISION_MINUTES)" ]; then report=$$report-$(PRECISION_MINUTES)min; \
 			budget="train.max_steps=null train.max_minutes=$(PRECISION_MINUTES) name=precision-$$report"; fi; \
 		$(NMT) compare --config $$config --seeds $(SEEDS) --output docs/precision/$$report \
 			--vary train.precision=float32,bfloat16 \
-			$$budget train.max_epochs=1000 train.validate_every=100 $(ARGS) || exit 1; \
+			$$budget train.max_epochs=1000 train.validate_every=100 train.patience=null $(ARGS) || exit 1; \
 	done
+
+# How configs/default.yaml was chosen (docs/training.md#the-default-recipe): its batch size, and
+# Ding's phrases added to its corpus, DEFAULTS_MINUTES of training per run, SEEDS each; the
+# report, per kind of text, in docs/defaults/.
+DEFAULTS_MINUTES ?= 15
+defaults: install
+	@$(NMT) compare --config configs/default.yaml --seeds $(SEEDS) --output docs/defaults \
+		--variant "batch4k:" --variant "batch8k: train.batch_tokens=8192" \
+		--variant "phrases: data.corpus=debian-de-en-phrases data.train=data/debian-de-en-phrases/train" \
+		train.max_minutes=$(DEFAULTS_MINUTES) $(ARGS)
 
 # docs/configuration.md from nmt/config.py and configs/default.yaml (a test checks it is current)
 docs: install

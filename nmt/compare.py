@@ -116,10 +116,15 @@ def train_variant(config: Config) -> dict:
     speeds = [h["train_tokens_per_second"] for h in history if h["train_tokens_per_second"]]
     translator = make_translator(run, load_model(run))
     beam = config.decode.beam_size
-    sources, references = read_parallel(config.data.test[0], config.data.src_lang,
-                                        config.data.tgt_lang)
-    hypotheses, sentences_per_second = timed_translation(run, translator, sources, beam)
-    scores = score(hypotheses, references)
+    test_sets = {}
+    for prefix in config.data.test:
+        sources, references = read_parallel(prefix, config.data.src_lang, config.data.tgt_lang)
+        hypotheses, sentences_per_second = timed_translation(run, translator, sources, beam)
+        test_sets[Path(prefix).name] = {"speed": sentences_per_second, **score(hypotheses, references)}
+    first = test_sets[Path(config.data.test[0]).name]
+    sentences_per_second, scores = first.pop("speed"), first
+    for entry in test_sets.values():
+        entry.pop("speed", None)
     return {"corpus": config.data.corpus, "cell": config.model.cell, "seed": config.seed,
             "parameters": trainer.model.count_params(), "steps": int(trainer.step),
             "train_tokens_per_second": round(statistics.median(speeds)) if speeds else None,
@@ -127,7 +132,7 @@ def train_variant(config: Config) -> dict:
             "loss_to_unigram": stall_ratio(history, config.train.stall_steps),
             "dev_loss": history[-1]["dev_loss"], "dev_bleu": history[-1]["dev_bleu"],
             "best_dev_bleu": max(h["dev_bleu"] for h in history), "test_set": config.data.test[0],
-            "BLEU": scores["BLEU"], "chrF": scores["chrF"],
+            "BLEU": scores["BLEU"], "chrF": scores["chrF"], "test_sets": test_sets,
             "decode_sentences_per_second": round(sentences_per_second, 1),
             "beam_size": beam, "history": history}
 
@@ -146,11 +151,26 @@ def markdown(results: dict[str, dict]) -> str:
                      f"| {r['dev_bleu']:.2f} | {r['BLEU']['score']:.2f} | {r['chrF']['score']:.2f} "
                      f"| {r['decode_sentences_per_second']} |")
     tests = sorted({r["test_set"] for r in results.values()})
+    lines += _per_test_set(results)
     lines += ["", f"Test sets {', '.join(f'`{t}`' for t in tests)}, beam {first['beam_size']}; "
               f"dev BLEU with greedy search. Loss / unigram: the training loss since the previous "
               f"validation divided by the entropy of the target tokens' frequencies.",
               f"BLEU `{first['BLEU']['signature']}`, chrF `{first['chrF']['signature']}`"]
     return "\n".join(lines) + "\n"
+
+
+def _per_test_set(results: dict[str, dict]) -> list[str]:
+    """A table of test BLEU per test set, when runs were evaluated on more than one."""
+    names = list(dict.fromkeys(name for r in results.values() for name in r.get("test_sets", {})))
+    if len(names) < 2:
+        return []
+    lines = ["", f"| run | {' | '.join(f'BLEU {name}' for name in names)} |",
+             f"| --- |{' ---: |' * len(names)}"]
+    for run, r in results.items():
+        cells = [f"{r['test_sets'][name]['BLEU']['score']:.2f}" if name in r.get("test_sets", {}) else "n/a"
+                 for name in names]
+        lines.append(f"| {run} | {' | '.join(cells)} |")
+    return lines
 
 
 def plot(results: dict[str, dict], path: Path) -> None:

@@ -27,10 +27,11 @@ def _range(low: float | None = None, high: float | None = None, choices: tuple =
 
 @dataclass(frozen=True)
 class DataConfig:
-    corpus: str = "ding-de-en"
-    train: str = "data/ding-de-en/train"
-    dev: str = "data/ding-de-en/dev"
-    test: list[str] = field(default_factory=lambda: ["data/ding-de-en/test"])
+    corpus: str = "debian-de-en"
+    train: str = "data/debian-de-en/train"
+    dev: str = "data/debian-de-en/dev"
+    test: list[str] = field(default_factory=lambda: [f"data/debian-de-en/test-{kind}" for kind in
+                                                     ("everyday", "help", "ui", "dialogue")])
     src_lang: str = "de"
     tgt_lang: str = "en"
     max_length: int = field(default=64, metadata=_range(4, 4096))
@@ -41,7 +42,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class TokenizerConfig:
     type: str = field(default="unigram", metadata=_range(choices=("unigram", "bpe")))
-    vocab_size: int = field(default=4000, metadata=_range(100, 256000))
+    vocab_size: int = field(default=8000, metadata=_range(100, 256000))
     shared: bool = True
     character_coverage: float = field(default=1.0, metadata=_range(0.9, 1.0))
 
@@ -71,10 +72,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_tokens: int = field(default=2048, metadata=_range(16, 1_000_000))
-    max_epochs: int = field(default=20, metadata=_range(1, 100_000))
+    batch_tokens: int = field(default=4096, metadata=_range(16, 1_000_000))
+    max_epochs: int = field(default=100, metadata=_range(1, 100_000))
     max_steps: Optional[int] = field(default=None, metadata=_range(1))
-    max_minutes: Optional[float] = field(default=None, metadata=_range(0.01))
+    max_minutes: Optional[float] = field(default=15.0, metadata=_range(0.01))
     learning_rate: float = field(default=0.003, metadata=_range(1e-7, 1.0))
     schedule: str = field(default="constant", metadata=_range(choices=SCHEDULES))
     warmup_steps: int = field(default=0, metadata=_range(0, 10_000_000))
@@ -87,8 +88,8 @@ class TrainConfig:
     log_every: int = field(default=50, metadata=_range(1))
     checkpoint_every: int = field(default=500, metadata=_range(1))
     keep_checkpoints: int = field(default=3, metadata=_range(1, 1000))
-    validate_every: Optional[int] = field(default=None, metadata=_range(1))
-    patience: Optional[int] = field(default=None, metadata=_range(1))
+    validate_every: Optional[int] = field(default=250, metadata=_range(1))
+    patience: Optional[int] = field(default=4, metadata=_range(1))
     nonfinite_loss: str = field(default="stop", metadata=_range(choices=("stop", "skip")))
     stall_steps: int = field(default=300, metadata=_range(1))
     on_stall: str = field(default="warn", metadata=_range(choices=("warn", "stop")))
@@ -110,7 +111,7 @@ class DecodeConfig:
 
 @dataclass(frozen=True)
 class Config:
-    name: str = "ding-de-en"
+    name: str = "debian-de-en"
     run_root: str = "runs"
     seed: int = 1234
     data: DataConfig = field(default_factory=DataConfig)

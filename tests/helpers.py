@@ -53,8 +53,8 @@ def tiny_config(tmp_path: Path, **sections) -> dict:
         "model": {"embedding_dim": 16, "encoder_layers": 1, "encoder_units": 16,
                   "decoder_layers": 1, "decoder_units": 32, "attention_units": 32, "dropout": 0.0},
         # float32 on every CPU (the default, auto, is bfloat16 where the CPU computes it)
-        "train": {"batch_tokens": 400, "max_steps": 6, "log_every": 2, "checkpoint_every": 3,
-                  "precision": "float32"},
+        "train": {"batch_tokens": 400, "max_steps": 6, "max_minutes": None, "log_every": 2, "checkpoint_every": 3,
+                  "validate_every": None, "patience": None, "precision": "float32"},
         "decode": {"beam_size": 2, "max_length_offset": 3, "max_length_ratio": 1.0},
     }
     for section, values in sections.items():
