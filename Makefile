@@ -113,11 +113,12 @@ precision: install
 
 # How configs/default.yaml was chosen (docs/training.md#the-default-recipe): its batch size, and
 # Ding's phrases added to its corpus, DEFAULTS_MINUTES of training per run, SEEDS each; the
-# report, per kind of text, in docs/defaults/.
+# report, per kind of text, in docs/defaults/ (finished runs are reused, not retrained).
 DEFAULTS_MINUTES ?= 15
 defaults: install
 	@$(NMT) compare --config configs/default.yaml --seeds $(SEEDS) --output docs/defaults \
-		--variant "batch4k:" --variant "batch8k: train.batch_tokens=8192" \
+		--variant "batch2k: train.batch_tokens=2048" --variant "batch4k:" \
+		--variant "batch8k: train.batch_tokens=8192" \
 		--variant "phrases: data.corpus=debian-de-en-phrases data.train=data/debian-de-en-phrases/train" \
 		train.max_minutes=$(DEFAULTS_MINUTES) $(ARGS)
 

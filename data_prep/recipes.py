@@ -72,8 +72,9 @@ class Recipe:
     name: str
     langs: tuple[str, str]  # the language of the first and second side of every pair
     sources: list[Source]
+    # kind of text -> (dev pairs, test pairs); a part of a pool takes its kinds' sizes from the pool
     held_out: dict[str, tuple[int, int]] = field(default_factory=lambda: {"text": (1000, 2000)})
-    limits: Limits = field(default_factory=Limits)   # kind -> (dev pairs, test pairs) above
+    limits: Limits = field(default_factory=Limits)
     test_only: bool = False  # a test set: everything goes to test
     inputs: list[str] = field(default_factory=list)  # user files whose change means a rebuild
     pool: Recipe | None = None  # the language pair's full corpus (a recipe whose sources include ours)

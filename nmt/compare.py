@@ -13,7 +13,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from nmt.config import Config, load_config
@@ -199,12 +199,31 @@ def plot(results: dict[str, dict], path: Path) -> None:
     save_figure(figure, path, dpi=110)
 
 
+RESULT_FILE = "compare-result.json"
+
+
+def cached_or_trained(config: Config) -> dict:
+    """The variant's result: from its run directory when a finished comparison of the same
+    config left one there (so a report over more seeds or variants retrains only what is
+    new), else trained (resuming a partial run) and evaluated now."""
+    path = config.run_dir / RESULT_FILE
+    settings = json.loads(json.dumps(asdict(config)))
+    if path.exists():
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("config") == settings:
+            print(f"   finished before: {path}", file=sys.stderr)
+            return cached["result"]
+    result = train_variant(config)
+    write_atomic(path, json.dumps({"config": settings, "result": result}, indent=2) + "\n")
+    return result
+
+
 def compare(configs: dict[str, Config], output: Path) -> Path:
-    """Train every named config (resuming finished or partial runs) and write the report."""
+    """Train every named config (resuming partial runs, reusing finished ones) and write the report."""
     results = {}
     for name, config in configs.items():
         print(f"== {name}", file=sys.stderr)
-        results[name] = train_variant(config)
+        results[name] = cached_or_trained(config)
     from nmt.machine import describe
 
     write_atomic(output / "compare.json", json.dumps({"machine": describe(), "results": results}, indent=2) + "\n")

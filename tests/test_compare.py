@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from helpers import run_cli, save_config, tiny_config
 
-from nmt.compare import variant_configs
+import nmt.compare
+from nmt.compare import markdown, variant_configs
+from nmt.config import load_config
 from nmt.errors import NmtError
 
 
@@ -40,6 +43,30 @@ def test_compare_two_cells_over_two_seeds_and_a_second_config(tmp_path):
     assert "| lstm-seed1 | tiny | lstm | 1 |" in table and "| other-seed2 | tiny | cifg | 2 |" in table
     assert "| lstm-seed1 |" in result.stdout
     assert (root / "dev_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_finished_variant_is_reused_and_a_changed_one_retrained(tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(nmt.compare, "train_variant",
+                        lambda config: trained.append(config.seed) or {"seed": config.seed})
+    config = load_config(save_config(tmp_path, tiny_config(tmp_path)))
+    assert nmt.compare.cached_or_trained(config) == {"seed": 7}
+    assert nmt.compare.cached_or_trained(config) == {"seed": 7} and trained == [7]
+    assert nmt.compare.cached_or_trained(replace(config, seed=8)) == {"seed": 8} and trained == [7, 8]
+
+
+def test_runs_tested_on_several_sets_get_a_bleu_column_per_set():
+    def result(help_bleu: float) -> dict:
+        sets = {"test-everyday": {"BLEU": {"score": 7.5, "signature": "nrefs:1"}},
+                "test-help": {"BLEU": {"score": help_bleu, "signature": "nrefs:1"}}}
+        return {"corpus": "c", "cell": "cifg", "seed": 1, "parameters": 10, "train_tokens_per_second": 5,
+                "steps": 9, "stall_steps": 3, "loss_to_unigram": 0.5, "dev_loss": 2.0, "dev_bleu": 1.0,
+                "test_set": "data/c/test-everyday", "BLEU": {"score": 7.5, "signature": "nrefs:1"},
+                "chrF": {"score": 30.0, "signature": "chrF2"}, "test_sets": sets,
+                "decode_sentences_per_second": 3.0, "beam_size": 5}
+    table = markdown({"a": result(30.25), "b": result(41.0)})
+    assert "| run | BLEU test-everyday | BLEU test-help |" in table
+    assert "| a | 7.50 | 30.25 |" in table and "| b | 7.50 | 41.00 |" in table
 
 
 @pytest.mark.slow
