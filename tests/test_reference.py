@@ -213,7 +213,11 @@ def test_fused_cross_entropy_matches_the_plain_formula(label_smoothing):
 # with the CPU (99.42 on Intel and Zen 4, 100.0 on Zen 5, 97.8 on Zen 2), and dropping the
 # recurrent gradients raised it.  Speed work must keep both losses within their relative
 # tolerances (docs/training.md).
-GOLDEN_TINY_RUN = {"train_loss": 1.8523, "dev_loss": 0.2252}
+# The copy task's words come from the first lines of data/ding-de-en/train; when that file
+# was rebuilt as the Ding part of debian-de-en (commit c67af7b) the words changed and the
+# losses with them, code unchanged (the old file still gives 1.8523 / 0.2252): measured
+# again on an Intel Xeon with AMX, 2 threads.
+GOLDEN_TINY_RUN = {"train_loss": 2.0607, "dev_loss": 0.5272}
 GOLDEN_RELATIVE_TOLERANCE = {"train_loss": 0.05, "dev_loss": 0.25}
 
 
