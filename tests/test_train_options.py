@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sentencepiece.sentencepiece_model_pb2 as spm_model
 from corpus_fixtures import fake_debian_cache, sentence_pairs
-from helpers import run_cli, save_config, tiny_config
+from helpers import run_cli, save_config, shipped_pairs, tiny_config
 
 from nmt.run import open_run
 from nmt.translate import load_model
@@ -34,7 +34,7 @@ def test_separate_bpe_tokenizers_and_bfloat16_train_and_translate(tmp_path):
         models[side] = spm_model.ModelProto.FromString((run / f"spm.{side}.model").read_bytes())
         assert models[side].trainer_spec.model_type == spm_model.TrainerSpec.BPE
     pieces = [{p.piece for p in models[side].pieces} for side in ("src", "tgt")]
-    assert {"▁Der", "ß"} <= pieces[0] - pieces[1] and {"▁The", "tion"} <= pieces[1] - pieces[0], \
+    assert {"▁und", "ß"} <= pieces[0] - pieces[1] and {"▁The", "tion"} <= pieces[1] - pieces[0], \
         "one model per language"
     assert not (run / "spm.model").exists()
     assert all(record["dev_loss"] > 0 for record in validations(run))
@@ -78,7 +78,7 @@ def test_max_minutes_is_one_budget_across_resumes(tmp_path):
 
 
 def test_train_builds_a_missing_corpus_with_its_recipe(tmp_path):
-    fake_debian_cache(tmp_path / "cache", sentence_pairs(6912), "fr")
+    fake_debian_cache(tmp_path / "cache", sentence_pairs(6912) + shipped_pairs("train", 2000), "fr")
     data = tmp_path / "data" / "debian-fr-en"
     config = tiny_config(tmp_path, data={"corpus": "debian-fr-en", "src_lang": "fr", "train": str(data / "train"),
                                          "dev": str(data / "dev"), "test": [str(data / "test")],
@@ -87,7 +87,7 @@ def test_train_builds_a_missing_corpus_with_its_recipe(tmp_path):
     result = run_cli("train", "--config", str(save_config(tmp_path, config)))
     assert result.returncode == 0, result.stderr
     stats = json.loads((data / "stats.json").read_text())
-    assert stats["recipe"] == "debian-fr-en" and stats["dev"]["pairs"] >= 1000 and stats["test"]["pairs"] >= 2000
+    assert stats["recipe"] == "debian-fr-en" and stats["dev"]["pairs"] >= 800 and stats["test"]["pairs"] >= 3000
     assert len((data / "train.fr").read_text(encoding="utf-8").splitlines()) == stats["train"]["pairs"]
     assert (tmp_path / "runs" / "tiny" / "best").is_dir()
 
