@@ -116,15 +116,13 @@ def train_variant(config: Config) -> dict:
     speeds = [h["train_tokens_per_second"] for h in history if h["train_tokens_per_second"]]
     translator = make_translator(run, load_model(run))
     beam = config.decode.beam_size
-    test_sets = {}
+    test_sets, speeds = {}, []
     for prefix in config.data.test:
         sources, references = read_parallel(prefix, config.data.src_lang, config.data.tgt_lang)
         hypotheses, sentences_per_second = timed_translation(run, translator, sources, beam)
-        test_sets[Path(prefix).name] = {"speed": sentences_per_second, **score(hypotheses, references)}
-    first = test_sets[Path(config.data.test[0]).name]
-    sentences_per_second, scores = first.pop("speed"), first
-    for entry in test_sets.values():
-        entry.pop("speed", None)
+        test_sets[Path(prefix).name] = score(hypotheses, references)
+        speeds.append(sentences_per_second)
+    scores, sentences_per_second = test_sets[Path(config.data.test[0]).name], speeds[0]
     return {"corpus": config.data.corpus, "cell": config.model.cell, "seed": config.seed,
             "parameters": trainer.model.count_params(), "steps": int(trainer.step),
             "train_tokens_per_second": round(statistics.median(speeds)) if speeds else None,
