@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import yaml
 
@@ -107,6 +107,23 @@ class DecodeConfig:
     no_repeat_ngram: int = field(default=0, metadata=_range(0, 100))
     batch_size: int = field(default=64, metadata=_range(1, 100_000))
     max_input_length: int = field(default=200, metadata=_range(2, 100_000))
+
+
+class SearchSettings(NamedTuple):
+    """What bounds and ranks a search (the ``decode`` keys of the same names).  Made from a
+    config by ``search_settings`` alone, so translate, serve, export, validation and the NumPy
+    quick path all apply the same limits and safeguards."""
+
+    max_length_ratio: float = 2.0  # an output stops after ratio x source length + offset tokens
+    max_length_offset: int = 10
+    length_penalty: float = 1.0  # beam search ranks by log-probability / ((5 + length) / 6) ** this
+    min_length_ratio: float = 0.0  # no EOS before this x source length (and never first)
+    no_repeat_ngram: int = 0  # no n-gram of this many tokens twice in one output (0: off)
+
+
+def search_settings(decode: DecodeConfig) -> SearchSettings:
+    """The search settings of a ``decode`` config section."""
+    return SearchSettings(**{name: getattr(decode, name) for name in SearchSettings._fields})
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from pathlib import Path
 import tensorflow as tf
 
 from nmt.checkpoint import by_path
+from nmt.config import search_settings
 from nmt.errors import NmtError, first_line
 from nmt.run import Run
-from nmt.search import beam_search, greedy_search
+from nmt.search import search
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
 
 # The characters Python's str.isspace() accepts: a line made of them is blank and stays blank.
@@ -40,16 +41,9 @@ class ExportedTranslator(tf.Module):
         self.weights = by_path(model.variables)
         self.source_tokenizer = run.src_vocab.tokenizer
         self.target_tokenizer = run.tgt_vocab.tokenizer
-        decode = run.config.decode
-
-        def search(source):
-            if beam == 1:
-                return greedy_search(model, source, decode.max_length_ratio, decode.max_length_offset)
-            return beam_search(model, source, beam, decode.length_penalty,
-                               decode.max_length_ratio, decode.max_length_offset)
-
-        self._search = search
-        self._max_input_length = decode.max_input_length
+        settings = search_settings(run.config.decode)
+        self._search = lambda source: search(model, source, beam, settings, batched=True)
+        self._max_input_length = run.config.decode.max_input_length
         self.translate = tf.function(self._translate,
                                      input_signature=[tf.TensorSpec([None], tf.string, name="text")])
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nmt.config import Config, ModelConfig
+from nmt.config import Config, ModelConfig, SearchSettings, search_settings
 from nmt.files import write_atomic
 from nmt.run import Run
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, SubwordVocab
@@ -274,11 +274,11 @@ class QuickTranslator:
     """Greedy and beam search over ``QuickModel``, one sentence at a time; the interface of
     ``nmt.search.Translator`` for plain translation (``__call__`` and ``scored``)."""
 
-    def __init__(self, model: QuickModel, ratio: float, offset: int, length_penalty: float,
-                 min_length_ratio: float = 0.0):
+    def __init__(self, model: QuickModel, settings: SearchSettings):
+        if settings.no_repeat_ngram:
+            raise ValueError("no_repeat_ngram needs the TensorFlow search")
         self.model = model
-        self.ratio, self.offset, self.length_penalty = ratio, offset, length_penalty
-        self.min_length_ratio = min_length_ratio
+        self.settings = settings
 
     def __call__(self, source: np.ndarray, beam: int = 1, prefix=None) -> np.ndarray:
         return self.scored(source, beam, prefix)[0]
@@ -295,8 +295,9 @@ class QuickTranslator:
         return tokens, np.array([score for _, score in found], np.float32)
 
     def _search(self, source: list[int], beam: int) -> tuple[list[int], float]:
-        limit = int(np.ceil(np.float32(len(source)) * np.float32(self.ratio))) + self.offset
-        min_length = max(int(np.ceil(np.float32(len(source)) * np.float32(self.min_length_ratio))), 1)
+        length, settings = np.float32(len(source)), self.settings
+        limit = int(np.ceil(length * np.float32(settings.max_length_ratio))) + settings.max_length_offset
+        min_length = max(int(np.ceil(length * np.float32(settings.min_length_ratio))), 1)
         memory, keys, state = self.model.start(source)
         if beam == 1:
             return self._greedy(memory, keys, state, limit, min_length)
@@ -346,7 +347,7 @@ class QuickTranslator:
             if finished.all():
                 break
         lengths = (history != PAD_ID).sum(axis=1).astype(np.float32)
-        normalized = scores / ((5.0 + lengths) / 6.0) ** np.float32(self.length_penalty)
+        normalized = scores / ((5.0 + lengths) / 6.0) ** np.float32(self.settings.length_penalty)
         best = int(np.argmax(normalized))
         return [int(i) for i in history[best] if i != PAD_ID], float(normalized[best])
 
@@ -378,6 +379,4 @@ def quick_start(run: Run, weights: str, checkpoint: str) -> tuple[Run, QuickTran
         archive_path(run, weights).unlink(missing_ok=True)  # TensorFlow writes it anew
         return None
     plain = dataclasses.replace(run, src_vocab=PlainVocab(run.src_vocab.path), tgt_vocab=PlainVocab(run.tgt_vocab.path))
-    decode = config.decode
-    return plain, QuickTranslator(model, decode.max_length_ratio, decode.max_length_offset, decode.length_penalty,
-                                  decode.min_length_ratio)
+    return plain, QuickTranslator(model, search_settings(config.decode))

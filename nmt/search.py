@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from nmt.config import SearchSettings
 from nmt.model import Seq2Seq
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -34,15 +35,6 @@ def _start(model: Seq2Seq, source):
     memory, mask, finals = model.encoder(source, training=False)
     keys = model.decoder.attention.keys(memory)
     return memory, mask, keys, model.decoder.initial_state(finals)
-
-
-class Safeguards(NamedTuple):
-    """Constraints on the search, off by default: no EOS before ``min_length_ratio`` x the
-    source length (and never before the first token), and no n-gram of ``no_repeat_ngram``
-    tokens twice in one output (0: off)."""
-
-    min_length_ratio: float = 0.0
-    no_repeat_ngram: int = 0
 
 
 def _min_lengths(source, ratio: float):
@@ -124,16 +116,15 @@ def _sample(logits, t, sampling: Sampling):
     return tf.random.stateless_categorical(scaled, 1, seed=seed, dtype=tf.int32)[:, 0]
 
 
-def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
-                  with_attention: bool = False, prefix=None, sampling: Sampling | None = None,
-                  safeguards: Safeguards = Safeguards()) -> Hypotheses:
+def greedy_search(model: Seq2Seq, source, settings: SearchSettings = SearchSettings(),
+                  with_attention: bool = False, prefix=None, sampling: Sampling | None = None) -> Hypotheses:
     """The most likely next token at every step (or a drawn one, with ``sampling``), and the
     summed log-probability of them; each output starts with its row of ``prefix``
-    (PAD-padded target ids), if given."""
+    (PAD-padded target ids), if given.  ``settings.length_penalty`` plays no part."""
     memory, mask, keys, states = _start(model, source)
     batch = tf.shape(source)[0]
-    limits = _prefix_limits(_length_limits(source, ratio, offset), prefix)
-    min_lengths = _min_lengths(source, safeguards.min_length_ratio)
+    limits = _prefix_limits(_length_limits(source, settings.max_length_ratio, settings.max_length_offset), prefix)
+    min_lengths = _min_lengths(source, settings.min_length_ratio)
     tokens = tf.fill([batch], BOS_ID)
     finished = tf.zeros([batch], tf.bool)
     scores = tf.zeros([batch])
@@ -149,9 +140,9 @@ def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
         logits = tf.cast(logits, tf.float32)
         vocab = tf.shape(logits)[-1]
         allowed = logits + _too_early(t, min_lengths, vocab) + _forced(prefix, t, vocab)
-        if safeguards.no_repeat_ngram:
+        if settings.no_repeat_ngram:
             allowed += tf.where(_still_forced(prefix, t)[:, None], 0.0,
-                                _repeated_ngrams(history, safeguards.no_repeat_ngram, vocab))
+                                _repeated_ngrams(history, settings.no_repeat_ngram, vocab))
         tokens = (tf.argmax(allowed, axis=-1, output_type=tf.int32) if sampling is None
                   else _sample(allowed, t, sampling))
         log_prob = tf.gather(logits, tokens, batch_dims=1) - tf.reduce_logsumexp(logits, axis=-1)
@@ -160,7 +151,7 @@ def greedy_search(model: Seq2Seq, source, ratio: float, offset: int,
         output = output.write(t, tokens)
         if with_attention:
             attention = attention.write(t, tf.cast(weights, tf.float32))
-        if safeguards.no_repeat_ngram:
+        if settings.no_repeat_ngram:
             history = tf.concat([history, tokens[:, None]], axis=1)
         finished = finished | tf.equal(tokens, EOS_ID) | (t + 1 >= limits)
         return t + 1, tokens, states, finished, scores, output, attention, history
@@ -221,7 +212,7 @@ def _extend(full, active, live):
 
 
 def _candidates(model: Seq2Seq, attentional, finished, beam: int, t, min_lengths, prefix, history,
-                safeguards: Safeguards):
+                no_repeat_ngram: int):
     """The best ``beam`` extensions (log-probabilities [rows, beam], tokens [rows, beam]) of each
     hypothesis row, for rows of ``beam`` hypotheses per sentence; per-sentence arguments
     (min_lengths, prefix) have one row per sentence, ``history`` one per hypothesis.
@@ -244,8 +235,8 @@ def _candidates(model: Seq2Seq, attentional, finished, beam: int, t, min_lengths
     row_prefix = None if prefix is None else tf.gather(prefix, sentence)
     if prefix is not None:
         logits += _forced(row_prefix, t, vocab)
-    if safeguards.no_repeat_ngram:
-        repeats = _repeated_ngrams(tf.gather(history, rows), safeguards.no_repeat_ngram, vocab)
+    if no_repeat_ngram:
+        repeats = _repeated_ngrams(tf.gather(history, rows), no_repeat_ngram, vocab)
         logits += tf.where(_still_forced(row_prefix, t)[:, None], 0.0, repeats)
     per_hypothesis = min(beam, logits.shape[-1])
     found, found_tokens = top_k(logits, per_hypothesis)
@@ -255,9 +246,8 @@ def _candidates(model: Seq2Seq, attentional, finished, beam: int, t, min_lengths
             tf.tensor_scatter_nd_update(tf.fill([everyone, per_hypothesis], PAD_ID), rows[:, None], found_tokens))
 
 
-def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio: float, offset: int,
-                with_attention: bool = False, nbest: bool = False, prefix=None,
-                safeguards: Safeguards = Safeguards(), table=None) -> Hypotheses:
+def beam_search(model: Seq2Seq, source, beam: int, settings: SearchSettings = SearchSettings(),
+                with_attention: bool = False, nbest: bool = False, prefix=None, table=None) -> Hypotheses:
     """The best of ``beam`` hypotheses per sentence under the length penalty; with ``nbest``
     all of them, best first (tokens [batch, beam, time], scores [batch, beam]).  Each
     hypothesis starts with its row of ``prefix`` (PAD-padded target ids), if given.
@@ -269,8 +259,8 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
     batch = tf.shape(source)[0]
     memory, mask, keys, states = _start(model, source)
     states = tf.nest.map_structure(lambda x: tf.repeat(x, beam, axis=0), states)
-    limits = _prefix_limits(_length_limits(source, ratio, offset), prefix)
-    min_lengths = _min_lengths(source, safeguards.min_length_ratio)
+    limits = _prefix_limits(_length_limits(source, settings.max_length_ratio, settings.max_length_offset), prefix)
+    min_lengths = _min_lengths(source, settings.min_length_ratio)
     first = tf.concat([tf.zeros([1]), tf.fill([beam - 1], -1e9)], 0)
     scores = tf.tile(first[None, :], [batch, 1])
     tokens = tf.fill([batch * beam], BOS_ID)
@@ -291,7 +281,7 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
         candidates, candidate_tokens = _candidates(
             model, attentional, tf.reshape(live_finished, [-1]), beam, t,
             tf.gather(min_lengths, active), None if prefix is None else tf.gather(prefix, active),
-            tf.reshape(live_history, [alive * beam, -1]), safeguards)
+            tf.reshape(live_history, [alive * beam, -1]), settings.no_repeat_ngram)
         per_hypothesis = candidates.shape[-1]
         candidates = tf.reshape(candidates, [alive, beam, per_hypothesis])
         candidate_tokens = tf.reshape(candidate_tokens, [alive, beam, per_hypothesis])
@@ -333,7 +323,7 @@ def beam_search(model: Seq2Seq, source, beam: int, length_penalty: float, ratio:
     *_, scores, _, history, attention = tf.while_loop(not_done, body, loop_vars,
                                                       shape_invariants=_invariants(shapes, loop_vars))
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(history, PAD_ID), tf.float32), axis=2)
-    normalized = scores / tf.pow((5.0 + lengths) / 6.0, length_penalty)
+    normalized = scores / tf.pow((5.0 + lengths) / 6.0, settings.length_penalty)
     if nbest:
         ranked = tf.argsort(normalized, axis=1, direction="DESCENDING", stable=True)
         return Hypotheses(tf.gather(history, ranked, batch_dims=1), tf.gather(normalized, ranked, batch_dims=1),
@@ -358,6 +348,21 @@ def _invariants(shapes, loop_vars):
 SOURCE_WIDTH_MULTIPLE = 8
 
 
+def search(model: Seq2Seq, source, beam: int, settings: SearchSettings, *, with_attention: bool = False,
+           nbest: bool = False, prefix=None, sampling: Sampling | None = None, batched: bool = False,
+           table=None) -> Hypotheses:
+    """The search a translation asks for: sampling, greedy search (``beam`` 1) or beam search
+    (with ``nbest``, every hypothesis).  ``batched`` for sources of several sentences."""
+    if sampling or (beam == 1 and not nbest and not batched):
+        return greedy_search(model, source, settings, with_attention, prefix, sampling)
+    # Greedy search of a batch runs as a beam of one, which drops finished sentences from the
+    # batch (1.3x the sentences/s at batch 64, docs/tried.md); without a length penalty its
+    # scores are greedy search's log-probabilities.
+    if beam == 1 and not nbest:
+        settings = settings._replace(length_penalty=0.0)
+    return beam_search(model, source, beam, settings, with_attention, nbest, prefix, table)
+
+
 # The most values a token table may hold (256 MB in float32): 4,000 tokens x 2,048 gates
 # (configs/default.yaml) need an eighth of it.
 TOKEN_TABLE_LIMIT = 2 ** 26
@@ -366,13 +371,11 @@ TOKEN_TABLE_LIMIT = 2 ** 26
 class Translator:
     """Compiled search functions for one model; one trace per (search, settings)."""
 
-    def __init__(self, model: Seq2Seq, ratio: float, offset: int, length_penalty: float,
-                 sampling: Sampling | None = None, safeguards: Safeguards = Safeguards(),
-                 changing_weights: bool = False):
+    def __init__(self, model: Seq2Seq, settings: SearchSettings = SearchSettings(),
+                 sampling: Sampling | None = None, changing_weights: bool = False):
         self.model = model
-        self.ratio, self.offset, self.length_penalty = ratio, offset, length_penalty
+        self.settings = settings
         self.sampling = sampling  # when set, every search draws its tokens (the beam size is ignored)
-        self.safeguards = safeguards
         # A model that keeps training between searches (validation) gets no token table:
         # the table would keep the embeddings and kernel of the step it was made at.
         self.changing_weights = changing_weights
@@ -401,15 +404,8 @@ class Translator:
             table = self._token_table() if batched and not self.sampling else None  # only beam_search uses it
 
             def run(source, prefix=None):
-                if self.sampling or (beam == 1 and not nbest and not batched):
-                    return greedy_search(self.model, source, self.ratio, self.offset, with_attention, prefix,
-                                         self.sampling, self.safeguards)
-                # Greedy search of a batch runs as a beam of one, which drops finished sentences
-                # from the batch (1.3x the sentences/s at batch 64, docs/tried.md); without a length
-                # penalty its scores are greedy search's log-probabilities.
-                penalty = 0.0 if beam == 1 and not nbest else self.length_penalty
-                return beam_search(self.model, source, beam, penalty, self.ratio, self.offset,
-                                   with_attention, nbest, prefix, self.safeguards, table)
+                return search(self.model, source, beam, self.settings, with_attention=with_attention, nbest=nbest,
+                              prefix=prefix, sampling=self.sampling, batched=batched, table=table)
 
             # The searches spell out their loops (tf.while_loop) and branch only on Python values,
             # so AutoGraph has nothing to convert; skipping it cuts tracing from 2.0 to 0.4 s.

@@ -12,6 +12,7 @@ from typing import TextIO
 
 import numpy as np
 
+from nmt.config import search_settings
 from nmt.data import pad
 from nmt.errors import NmtError, first_line
 from nmt.run import Run
@@ -77,12 +78,9 @@ def make_translator(run: Run, model, sampling=None, changing_weights: bool = Fal
     """Compiled search for ``model`` with the run's decoding settings; ``sampling``
     (``nmt.search.Sampling``) draws tokens instead of searching; ``changing_weights`` for a
     model that trains between searches."""
-    from nmt.search import Safeguards, Translator
+    from nmt.search import Translator
 
-    decode = run.config.decode
-    return Translator(model, decode.max_length_ratio, decode.max_length_offset,
-                      decode.length_penalty, sampling,
-                      Safeguards(decode.min_length_ratio, decode.no_repeat_ngram), changing_weights)
+    return Translator(model, search_settings(run.config.decode), sampling, changing_weights)
 
 
 def _encode_inputs(run: Run, lines: list[str], first_line: int) -> tuple[list[list[int]], list[int]]:

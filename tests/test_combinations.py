@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from nmt.cells import CELLS
-from nmt.config import ATTENTION_NAMES, ModelConfig
+from nmt.config import ATTENTION_NAMES, ModelConfig, SearchSettings
 from nmt.data import pad
 from nmt.model import build_model
 from nmt.search import Translator
@@ -54,7 +54,7 @@ def test_combination_learns_and_decodes(cell, attention):
     # copying, output position k must look at source position k.
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5]), losses
     source = copy_batch(np.random.default_rng(1), 64)[0]
-    translator = Translator(model, ratio=1.0, offset=2, length_penalty=1.0)
+    translator = Translator(model, SearchSettings(1.0, 2, 1.0))
     output, attention = translator.with_attention(source, 1)
     lengths = np.count_nonzero(source, axis=1)  # symbols and EOS
     copied = np.mean([np.mean(np.pad(out, (0, n))[:n] == row[:n]) for out, row, n in zip(output, source, lengths)])

@@ -9,7 +9,7 @@ import tensorflow as tf
 from test_search import REVERSER, reverse_batch, strip, train_to_reverse
 
 from nmt.checkpoint import model_checkpoint
-from nmt.config import ModelConfig
+from nmt.config import ModelConfig, SearchSettings
 from nmt.model import build_model
 from nmt.search import Translator
 
@@ -47,5 +47,5 @@ def test_bfloat16_model_learns_to_reverse_and_decodes():
     assert losses[-1] < 0.15 * losses[0]
     sources, _, _, rows = reverse_batch(np.random.default_rng(1), 100)
     for beam in (1, 4):
-        output = Translator(model, ratio=1.0, offset=2, length_penalty=1.0)(sources, beam)
+        output = Translator(model, SearchSettings(1.0, 2, 1.0))(sources, beam)
         assert sum(strip(out) == row[::-1] for out, row in zip(output, rows)) >= 80, beam

@@ -13,12 +13,12 @@ import pytest
 import tensorflow as tf
 from helpers import REPO
 
-from nmt.config import ModelConfig
+from nmt.config import ModelConfig, SearchSettings
 from nmt.data import pad
 from nmt.model import build_model
 from nmt.quick import QuickModel, QuickTranslator, model_arrays, quick_start
 from nmt.run import open_run
-from nmt.search import Safeguards, Translator
+from nmt.search import Translator
 from nmt.translate import latest_checkpoint, weights_path
 from nmt.vocab import EOS_ID
 
@@ -57,9 +57,9 @@ def sources(seed: int, count: int = 6) -> list[list[int]]:
 def test_the_numpy_search_returns_the_tensorflow_translations_and_scores(name, beam):
     config = dataclasses.replace(BASE, **VARIANTS[name])
     model = random_model(config, seed=len(name))
-    settings = dict(ratio=1.5, offset=3, length_penalty=1.0)
-    reference = Translator(model, **settings, safeguards=Safeguards(min_length_ratio=0.5))
-    quick = QuickTranslator(QuickModel(config, model_arrays(model)), **settings, min_length_ratio=0.5)
+    settings = SearchSettings(max_length_ratio=1.5, max_length_offset=3, length_penalty=1.0, min_length_ratio=0.5)
+    reference = Translator(model, settings)
+    quick = QuickTranslator(QuickModel(config, model_arrays(model)), settings)
     for source in sources(seed=beam):
         expected_tokens, expected_score = reference.scored(pad([source]), beam)
         tokens, score = quick.scored(pad([source]), beam)
@@ -71,7 +71,7 @@ def test_the_numpy_search_returns_the_tensorflow_translations_and_scores(name, b
 def test_a_batch_is_translated_sentence_by_sentence_and_padded_like_the_tensorflow_output():
     config = dataclasses.replace(BASE, **VARIANTS["lstm, luong_concat, input feeding"])
     model = random_model(config, seed=3)
-    quick = QuickTranslator(QuickModel(config, model_arrays(model)), 2.0, 3, 1.0)
+    quick = QuickTranslator(QuickModel(config, model_arrays(model)), SearchSettings(2.0, 3, 1.0))
     batch = sources(seed=5)
     tokens = quick(pad(batch), beam=2)
     assert tokens.shape[0] == len(batch)

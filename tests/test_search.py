@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 
 import nmt.search
-from nmt.config import ModelConfig
+from nmt.config import ModelConfig, SearchSettings
 from nmt.data import pad
 from nmt.model import build_model
-from nmt.search import Safeguards, Translator, beam_search, greedy_search, top_k
+from nmt.search import Translator, beam_search, greedy_search, top_k
 from nmt.train import masked_cross_entropy
 from nmt.vocab import BOS_ID, EOS_ID
 
@@ -63,7 +63,7 @@ def strip(row):
 
 
 def test_learns_to_reverse_with_greedy_and_beam(reverser):
-    translator = Translator(reverser, ratio=1.0, offset=2, length_penalty=1.0)
+    translator = Translator(reverser, SearchSettings(1.0, 2, 1.0))
     sources, _, _, rows = reverse_batch(np.random.default_rng(1), 100)
     for beam in (1, 4):
         output = translator(sources, beam)
@@ -73,9 +73,9 @@ def test_learns_to_reverse_with_greedy_and_beam(reverser):
 
 def test_beam_size_one_equals_greedy(reverser):
     sources, *_ = reverse_batch(np.random.default_rng(2), 50)
-    greedy = tf.function(lambda s: greedy_search(reverser, s, 1.0, 2).tokens)(tf.constant(sources)).numpy()
-    beam_one = tf.function(lambda s: beam_search(reverser, s, 1, 1.0, 1.0, 2).tokens)(tf.constant(sources))
-    beam_one = beam_one.numpy()
+    settings = SearchSettings(1.0, 2, 1.0)
+    greedy = tf.function(lambda s: greedy_search(reverser, s, settings).tokens)(tf.constant(sources)).numpy()
+    beam_one = tf.function(lambda s: beam_search(reverser, s, 1, settings).tokens)(tf.constant(sources)).numpy()
     width = min(greedy.shape[1], beam_one.shape[1])
     assert np.array_equal(greedy[:, :width], beam_one[:, :width])
     assert not np.any(greedy[:, width:]) and not np.any(beam_one[:, width:])
@@ -84,9 +84,9 @@ def test_beam_size_one_equals_greedy(reverser):
 def test_scores_are_log_probabilities_of_the_returned_tokens(reverser):
     sources, *_ = reverse_batch(np.random.default_rng(3), 20)
     source = tf.constant(sources)
-    greedy = tf.function(lambda s: greedy_search(reverser, s, 1.0, 2))(source)
+    greedy = tf.function(lambda s: greedy_search(reverser, s, SearchSettings(1.0, 2)))(source)
     # beam 1 without length penalty scores the same single hypothesis
-    beam_one = tf.function(lambda s: beam_search(reverser, s, 1, 0.0, 1.0, 2))(source)
+    beam_one = tf.function(lambda s: beam_search(reverser, s, 1, SearchSettings(1.0, 2, 0.0)))(source)
     np.testing.assert_allclose(greedy.scores.numpy(), beam_one.scores.numpy(), atol=1e-5)
     logits = reverser((source, tf.pad(greedy.tokens[:, :-1], [[0, 0], [1, 0]], constant_values=BOS_ID)))
     log_probs = tf.nn.log_softmax(logits).numpy()
@@ -97,7 +97,7 @@ def test_scores_are_log_probabilities_of_the_returned_tokens(reverser):
 
 
 def test_padding_in_a_batch_does_not_change_a_translation(reverser):
-    translator = Translator(reverser, 1.0, 2, 1.0)
+    translator = Translator(reverser, SearchSettings(1.0, 2, 1.0))
     short = [5, 6, 7, EOS_ID]
     long = [4, 5, 6, 7, 8, 9, 10, EOS_ID]
     for beam in (1, 3):
@@ -113,7 +113,7 @@ def test_a_mixed_batch_is_searched_as_each_sentence_alone(reverser, beam):
     scores (the whole beam), prefixes and attention."""
     sources, *_ = reverse_batch(np.random.default_rng(11 if beam > 1 else 12), 12)
     prefixes = pad([[row[-2]] if k % 3 == 0 else [] for k, row in enumerate(sources[:, :-1].tolist())])
-    translator = Translator(reverser, 1.0, 2, 1.0)
+    translator = Translator(reverser, SearchSettings(1.0, 2, 1.0))
     search = translator.nbest if beam > 1 else translator.scored
     tokens, scores = search(sources, beam)
     forced = translator(sources, beam, prefixes)
@@ -141,7 +141,7 @@ def test_candidates_are_the_best_log_probabilities_and_finished_hypotheses_take_
     attentional = tf.constant(0.1 * noise + 3 * towards_eos / np.linalg.norm(towards_eos), tf.float32)
     finished = np.array([False, True, False, False, False, True])
     candidates, tokens = nmt.search._candidates(reverser, attentional, tf.constant(finished), 3, tf.constant(4),
-                                                tf.constant([1, 9]), None, tf.zeros([6, 0], tf.int32), Safeguards())
+                                                tf.constant([1, 9]), None, tf.zeros([6, 0], tf.int32), 0)
     log_probs = tf.nn.log_softmax(reverser.decoder.logits(attentional)).numpy()
     assert (log_probs.argmax(axis=1) == EOS_ID).all()
     for row in range(6):
@@ -168,7 +168,8 @@ def test_a_kept_token_table_searches_as_the_embedding_product(variant):
                                decoder.embedding.embeddings.numpy() @ kernel[:REVERSER.embedding_dim] + bias,
                                atol=1e-5)
     sources, *_ = reverse_batch(np.random.default_rng(5), 9)
-    kept, multiplied = Translator(model, 1.0, 2, 1.0), Translator(model, 1.0, 2, 1.0, changing_weights=True)
+    settings = SearchSettings(1.0, 2, 1.0)
+    kept, multiplied = Translator(model, settings), Translator(model, settings, changing_weights=True)
     for search in ("scored", "nbest"):
         for beam in (1, 3) if search == "scored" else (3,):
             found, expected = getattr(kept, search)(sources, beam), getattr(multiplied, search)(sources, beam)
@@ -181,12 +182,12 @@ def test_a_translator_for_changing_weights_follows_them():
     keras.utils.set_random_seed(4)
     model = build_model(14, 14, REVERSER)
     sources, *_ = reverse_batch(np.random.default_rng(6), 8)
-    translator = Translator(model, 1.0, 2, 1.0, changing_weights=True)
+    translator = Translator(model, SearchSettings(1.0, 2, 1.0), changing_weights=True)
     before, _ = translator.nbest(sources, 3)
     embeddings = model.decoder.embedding.embeddings
     embeddings.assign(np.random.default_rng(7).normal(size=embeddings.shape) * 3)
     after, after_scores = translator.nbest(sources, 3)
-    fresh, fresh_scores = Translator(model, 1.0, 2, 1.0).nbest(sources, 3)
+    fresh, fresh_scores = Translator(model, SearchSettings(1.0, 2, 1.0)).nbest(sources, 3)
     assert not np.array_equal(after, before), "the new embeddings should change the search"
     np.testing.assert_array_equal(after, fresh)
     np.testing.assert_allclose(after_scores, fresh_scores, atol=1e-5)
@@ -208,9 +209,9 @@ def test_beam_search_over_a_large_vocabulary_ranks_as_plain_top_k(monkeypatch):
     keras.utils.set_random_seed(3)
     model = build_model(14, 1000, REVERSER)
     sources, *_ = reverse_batch(np.random.default_rng(5), 6)
-    blocked = beam_search(model, sources, 5, 1.0, 1.0, 2, nbest=True)
+    blocked = beam_search(model, sources, 5, SearchSettings(1.0, 2, 1.0), nbest=True)
     monkeypatch.setattr(nmt.search, "top_k", lambda values, k: tf.math.top_k(values, k))
-    plain = beam_search(model, sources, 5, 1.0, 1.0, 2, nbest=True)
+    plain = beam_search(model, sources, 5, SearchSettings(1.0, 2, 1.0), nbest=True)
     np.testing.assert_array_equal(blocked.tokens.numpy(), plain.tokens.numpy())
     np.testing.assert_allclose(blocked.scores.numpy(), plain.scores.numpy(), atol=1e-6)
 
@@ -218,12 +219,12 @@ def test_beam_search_over_a_large_vocabulary_ranks_as_plain_top_k(monkeypatch):
 def test_a_beam_wider_than_the_vocabulary_still_searches(reverser):
     """Each hypothesis offers at most the whole vocabulary (14 tokens) to a beam of 20."""
     sources, *_, rows = reverse_batch(np.random.default_rng(5), 4)
-    found = Translator(reverser, 1.0, 2, 1.0)(sources, 20)
+    found = Translator(reverser, SearchSettings(1.0, 2, 1.0))(sources, 20)
     assert [strip(row) for row in found] == [row[::-1] for row in rows]
 
 
 def test_output_length_is_capped(reverser):
-    translator = Translator(reverser, ratio=0.5, offset=0, length_penalty=1.0)
+    translator = Translator(reverser, SearchSettings(0.5, 0, 1.0))
     sources, *_ = reverse_batch(np.random.default_rng(3), 8)
     for beam in (1, 3):
         output = translator(sources, beam)
@@ -233,7 +234,7 @@ def test_output_length_is_capped(reverser):
 
 
 def test_attention_of_the_returned_hypothesis(reverser):
-    translator = Translator(reverser, 1.0, 2, 1.0)
+    translator = Translator(reverser, SearchSettings(1.0, 2, 1.0))
     source = pad([[4, 5, 6, 7, 8, 9, EOS_ID], [10, 11, 12, EOS_ID]])
     for beam in (1, 4):
         tokens, attention = translator.with_attention(source, beam)
@@ -256,8 +257,8 @@ def test_search_never_ends_before_the_first_token():
     bias[EOS_ID] = 8.0  # EOS far above every other token at every step
     model.decoder.output_projection.bias.assign(bias)
     source = reverse_batch(np.random.default_rng(3), 4)[0]
-    for search in (lambda: greedy_search(model, source, 2.0, 5),
-                   lambda: beam_search(model, source, 3, 1.0, 2.0, 5)):
+    for search in (lambda: greedy_search(model, source, SearchSettings(2.0, 5)),
+                   lambda: beam_search(model, source, 3, SearchSettings(2.0, 5, 1.0))):
         hypotheses = search()
         tokens = hypotheses.tokens.numpy()
         assert (tokens[:, 0] != EOS_ID).all() and (tokens[:, 1] == EOS_ID).all()
@@ -269,8 +270,8 @@ def test_forced_decoding_scores_the_search_output_as_the_search_did(reverser, be
     from nmt.scoring import score_batch
 
     sources, *_ = reverse_batch(np.random.default_rng(5), 24)
-    found = tf.function(lambda s: beam_search(reverser, s, beam, 0.0, 1.0, 2) if beam > 1
-                        else greedy_search(reverser, s, 1.0, 2))(tf.constant(sources))
+    found = tf.function(lambda s: beam_search(reverser, s, beam, SearchSettings(1.0, 2, 0.0)) if beam > 1
+                        else greedy_search(reverser, s, SearchSettings(1.0, 2)))(tf.constant(sources))
     totals, counts = score_batch(reverser, sources, found.tokens.numpy())
     np.testing.assert_allclose(totals, found.scores.numpy(), atol=1e-5)
     assert list(counts) == [len(strip(row)) + (EOS_ID in row) for row in found.tokens.numpy()]
@@ -292,7 +293,7 @@ def test_nbest_is_the_whole_beam_best_first_scored_as_forced_decoding(reverser):
     from nmt.scoring import score_batch
 
     sources, *_ = reverse_batch(np.random.default_rng(7), 16)
-    translator = Translator(reverser, 1.0, 2, 0.0)  # no length penalty: scores are log-probabilities
+    translator = Translator(reverser, SearchSettings(1.0, 2, 0.0))  # no length penalty: scores are log-probabilities
     tokens, scores = translator.nbest(sources, 4)
     assert tokens.shape[:2] == scores.shape == (16, 4)
     assert (np.diff(scores, axis=1) <= 0).all(), "ranks are sorted by score"
@@ -311,7 +312,7 @@ def test_beam_scores_are_log_probabilities_over_the_gnmt_length_penalty(reverser
     from nmt.scoring import score_batch
 
     sources, *_ = reverse_batch(np.random.default_rng(12), 8)
-    tokens, scores = Translator(reverser, 1.0, 2, alpha).nbest(sources, 3)
+    tokens, scores = Translator(reverser, SearchSettings(1.0, 2, alpha)).nbest(sources, 3)
     for rank in range(3):
         totals, _ = score_batch(reverser, sources, tokens[:, rank])
         lengths = (tokens[:, rank] != 0).sum(axis=1)
@@ -320,7 +321,7 @@ def test_beam_scores_are_log_probabilities_over_the_gnmt_length_penalty(reverser
 
 @pytest.mark.parametrize("beam", [1, 3])
 def test_a_prefix_is_kept_and_its_own_start_changes_nothing(reverser, beam):
-    translator = Translator(reverser, 1.0, 2, 1.0)
+    translator = Translator(reverser, SearchSettings(1.0, 2, 1.0))
     sources, *_ = reverse_batch(np.random.default_rng(8), 30)
     free = translator(sources, beam)
     starts = [strip(row)[:k] for row, k in zip(free, np.random.default_rng(9).integers(1, 4, 30))]
@@ -337,10 +338,10 @@ def test_sampling_is_seeded_top_1_is_greedy_and_scores_are_log_probabilities(rev
     from nmt.search import Sampling
 
     sources, *_ = reverse_batch(np.random.default_rng(10), 30)
-    greedy = Translator(reverser, 1.0, 2, 1.0)(sources)
+    greedy = Translator(reverser, SearchSettings(1.0, 2, 1.0))(sources)
 
     def draw(**settings):
-        return Translator(reverser, 1.0, 2, 1.0, Sampling(**settings)).scored(sources)
+        return Translator(reverser, SearchSettings(1.0, 2, 1.0), Sampling(**settings)).scored(sources)
 
     first, again, other = draw(temperature=3.0, seed=1), draw(temperature=3.0, seed=1), draw(temperature=3.0, seed=2)
     np.testing.assert_array_equal(first[0], again[0])
@@ -380,18 +381,16 @@ def bigrams(row) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("beam", [1, 3])
 def test_no_repeat_ngram_and_min_length_safeguards(reverser, beam):
-    from nmt.search import Safeguards
-
     sources = pad([[5, 6, 5, 6, 7, EOS_ID], [8, 9, 10, 11, EOS_ID]])
-    plain = [strip(r) for r in Translator(reverser, 3.0, 2, 1.0)(sources, beam=beam)]
+    plain = [strip(r) for r in Translator(reverser, SearchSettings(3.0, 2, 1.0))(sources, beam=beam)]
     assert plain[0] == [7, 6, 5, 6, 5]  # the reversal repeats the bigram (6, 5)
-    blocked = [strip(r) for r in Translator(reverser, 3.0, 2, 1.0, safeguards=Safeguards(
-        no_repeat_ngram=2))(sources, beam=beam)]
+    blocked = [strip(r) for r in Translator(reverser, SearchSettings(3.0, 2, 1.0, no_repeat_ngram=2))(
+        sources, beam=beam)]
     assert len(set(bigrams(blocked[0]))) == len(bigrams(blocked[0])) and blocked[0] != plain[0]
     if beam == 1:  # greedy follows the model until the repeat is blocked
         assert blocked[0][:4] == [7, 6, 5, 6] and blocked[0][4:5] != [5]
     assert blocked[1] == plain[1] == [11, 10, 9, 8]  # nothing to block: unchanged
-    longer = Translator(reverser, 3.0, 2, 1.0, safeguards=Safeguards(min_length_ratio=2.0))(sources, beam=beam)
+    longer = Translator(reverser, SearchSettings(3.0, 2, 1.0, min_length_ratio=2.0))(sources, beam=beam)
     for row, source in zip(longer, sources):
         length = int(np.sum(source != 0))
         assert len(strip(row)) >= 2 * length and strip(row)[:length - 1] != []
@@ -407,12 +406,12 @@ def test_an_ensemble_searches_the_mean_of_its_models_log_probabilities(reverser)
     train_to_reverse(other, steps=40)  # a weaker model that disagrees at times
     source = reverse_batch(np.random.default_rng(11), 16)[0]
     for beam in (1, 3):
-        tokens, scores = Translator(Ensemble([reverser, other]), 2.0, 5, 0.0).scored(source, beam=beam)
+        tokens, scores = Translator(Ensemble([reverser, other]), SearchSettings(2.0, 5, 0.0)).scored(source, beam=beam)
         target_in = np.concatenate([np.full((len(tokens), 1), BOS_ID), tokens[:, :-1]], axis=1)
         mean = sum(tf.nn.log_softmax(m((source, target_in))) for m in (reverser, other)) / 2
         log_probs = tf.gather(tf.nn.log_softmax(mean), tokens, batch_dims=2).numpy()
         np.testing.assert_allclose(scores, (log_probs * (tokens != 0)).sum(1), atol=1e-4)
-    alone = [strip(r) for r in Translator(reverser, 2.0, 5, 1.0)(source, beam=3)]
-    together = [strip(r) for r in Translator(Ensemble([reverser, other]), 2.0, 5, 1.0)(source, beam=3)]
-    weak = [strip(r) for r in Translator(other, 2.0, 5, 1.0)(source, beam=3)]
+    alone = [strip(r) for r in Translator(reverser, SearchSettings(2.0, 5, 1.0))(source, beam=3)]
+    together = [strip(r) for r in Translator(Ensemble([reverser, other]), SearchSettings(2.0, 5, 1.0))(source, beam=3)]
+    weak = [strip(r) for r in Translator(other, SearchSettings(2.0, 5, 1.0))(source, beam=3)]
     assert weak != alone and together != weak  # the ensemble is neither model's search alone
