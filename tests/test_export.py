@@ -69,6 +69,27 @@ def test_exported_model_matches_nmt_translate(trained_run, tmp_path, beam):
 
 
 @pytest.mark.slow
+def test_the_exported_model_applies_the_search_safeguards_as_nmt_translate_does(copier, tmp_path):
+    """decode.min_length_ratio and decode.no_repeat_ngram reach the SavedModel's search: the
+    copier, which translates each line into itself, must write longer lines without repeats."""
+    run = str(copier.parent / "runs" / "tiny")
+    lines = (copier.parent / "data" / "test.de").read_text(encoding="utf-8").splitlines()[:8]
+    source = tmp_path / "source.txt"
+    source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    safeguards = ("decode.min_length_ratio=2.0", "decode.no_repeat_ngram=2")
+    plain = run_cli("translate", "--run", run, "--beam", "2", "--input", str(source))
+    guarded = run_cli("translate", "--run", run, "--beam", "2", "--input", str(source), *safeguards)
+    exported = run_cli("export", "--run", run, "--beam", "2", "--output", str(tmp_path / "export"), *safeguards)
+    assert plain.returncode == guarded.returncode == exported.returncode == 0, guarded.stderr + exported.stderr
+    copied = sum(p == line for p, line in zip(plain.stdout.splitlines(), lines, strict=True))
+    assert copied >= 6, plain.stdout  # without safeguards the copier copies (nearly) every line
+    guarded_lines = guarded.stdout.splitlines()
+    assert all(len(g) > len(line) for g, line in zip(guarded_lines, lines, strict=True)), guarded.stdout
+    served = serve_in_fresh_python(Path(exported.stdout.strip()), lines, tmp_path)
+    assert served["translations"] == guarded_lines
+
+
+@pytest.mark.slow
 def test_each_export_is_a_new_version(trained_run, tmp_path):
     for expected in ("1", "2"):
         result = run_cli("export", "--run", str(trained_run), "--beam", "1",
