@@ -15,6 +15,7 @@ import numpy as np
 from nmt.config import search_settings
 from nmt.data import pad
 from nmt.errors import NmtError, first_line
+from nmt.interrupts import reliable_ctrl_c
 from nmt.run import Run
 
 WEIGHTS = ("best", "latest", "averaged")
@@ -314,43 +315,44 @@ def repl(run: Run, translator, beam: int, history_file: Path, tensorflow) -> Non
     print(f"nmt {run.config.data.src_lang}->{run.config.data.tgt_lang} ({run.directory}), "
           f"beam {beam}. :help for commands.", file=sys.stderr)
     last = ""
-    try:
-        while True:
-            try:
-                line = input(f"{run.config.data.src_lang}> ").strip()
-            except EOFError:
-                print(file=sys.stderr)
-                break
-            if not line:
-                continue
-            if line.startswith(":"):
-                command, _, argument = line.partition(" ")
-                if command in (":quit", ":q", ":exit"):
-                    break
-                if command == ":help":
-                    print(HELP)
-                elif command == ":beam" and argument.strip().isdigit() and 1 <= int(argument) <= 100:
-                    beam = int(argument)
-                    print(f"beam size {beam}")
-                elif command in (":prefix", ":p") and last:
-                    full_run, _, full_translator = tensorflow()
-                    show_completions(full_run, full_translator, last, argument.strip(), max(beam, COMPLETIONS))
-                elif command == ":show" and (argument.strip() or last):
-                    full = tensorflow()  # before nmt.inspection, which imports TensorFlow
-                    from nmt.inspection import inspect_sentence
-
-                    path = run.directory / "inspect.png"
-                    inspect_sentence(*full, argument.strip() or last, beam, path)
-                    print(f"gates and attention plotted to {path}")
-                else:
-                    print(f"unknown command {line!r}; :help lists the commands")
-                continue
-            print(translate_lines(run, translator, [line], beam)[0])
-            last = line
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-    finally:
+    with reliable_ctrl_c():  # Ctrl-C leaves even when readline missed it
         try:
-            readline.write_history_file(history_file)
-        except OSError:
-            pass
+            while True:
+                try:
+                    line = input(f"{run.config.data.src_lang}> ").strip()
+                except EOFError:
+                    print(file=sys.stderr)
+                    break
+                if not line:
+                    continue
+                if line.startswith(":"):
+                    command, _, argument = line.partition(" ")
+                    if command in (":quit", ":q", ":exit"):
+                        break
+                    if command == ":help":
+                        print(HELP)
+                    elif command == ":beam" and argument.strip().isdigit() and 1 <= int(argument) <= 100:
+                        beam = int(argument)
+                        print(f"beam size {beam}")
+                    elif command in (":prefix", ":p") and last:
+                        full_run, _, full_translator = tensorflow()
+                        show_completions(full_run, full_translator, last, argument.strip(), max(beam, COMPLETIONS))
+                    elif command == ":show" and (argument.strip() or last):
+                        full = tensorflow()  # before nmt.inspection, which imports TensorFlow
+                        from nmt.inspection import inspect_sentence
+
+                        path = run.directory / "inspect.png"
+                        inspect_sentence(*full, argument.strip() or last, beam, path)
+                        print(f"gates and attention plotted to {path}")
+                    else:
+                        print(f"unknown command {line!r}; :help lists the commands")
+                    continue
+                print(translate_lines(run, translator, [line], beam)[0])
+                last = line
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+        finally:
+            try:
+                readline.write_history_file(history_file)
+            except OSError:
+                pass
