@@ -25,27 +25,31 @@ def tiny(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory):
-    """One tiny run trained through the CLI, shared read-only (copy it before damaging it)."""
-    tmp_path = tmp_path_factory.mktemp("trained")
-    path = save_config(tmp_path, tiny_config(tmp_path))
-    result = run_cli("train", "--config", str(path))
-    assert result.returncode == 0, result.stderr
-    return tmp_path / "runs" / "tiny"
-
-
-@pytest.fixture(scope="session")
 def copier(tmp_path_factory):
-    """A tiny run that has learned to copy sequences of real German words: its translations
-    tell the lines apart, so a line in the wrong place shows."""
+    """The config of the suite's one trained run: a tiny model, trained through the CLI, that
+    has learned to copy sequences of real German words (nearly every line of its test set
+    comes back unchanged), so a test can check the translated text itself - a line lost,
+    repeated, in the wrong place or translated by the wrong path shows."""
     tmp_path = tmp_path_factory.mktemp("copier")
     config = tiny_config(tmp_path, train={"max_steps": 150, "max_epochs": 10_000, "batch_tokens": 2000,
                                           "log_every": 50, "checkpoint_every": 150,
                                           "learning_rate": 0.02},
                          model={"embedding_dim": 32, "encoder_units": 32, "decoder_units": 64,
                                 "attention_units": 64})
-    write_copy_task(tmp_path / "data", (("train", 3000), ("dev", 16), ("test", 16)))  # replaces tiny's
+    write_copy_task(tmp_path / "data", (("train", 3000), ("dev", 16), ("test", 40)))  # replaces tiny's
     path = save_config(tmp_path, config)
     result = run_cli("train", "--config", str(path))
     assert result.returncode == 0, result.stderr
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(copier):
+    """The copier's run directory, shared read-only (copy it before damaging it)."""
+    return copier.parent / "runs" / "tiny"
+
+
+@pytest.fixture(scope="session")
+def copy_lines(copier) -> list[str]:
+    """The copier's 40 test lines: what it should return for each of them is the line itself."""
+    return (copier.parent / "data" / "test.de").read_text(encoding="utf-8").splitlines()

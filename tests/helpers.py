@@ -90,3 +90,11 @@ def load_script(script: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def assert_copied(translations: list[str], sources: list[str], share: float = 0.9) -> None:
+    """The copier's output: one translation per line, and at least ``share`` of them the very
+    line (the model is tiny: it may get a word of a few lines wrong, never the line order)."""
+    assert len(translations) == len(sources), (translations, sources)
+    exact = sum(t == s for t, s in zip(translations, sources))
+    assert exact >= share * len(sources), list(zip(translations, sources))

@@ -6,6 +6,7 @@ directory or the translation input - and names the exact message the user sees.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -155,9 +156,9 @@ CASES = [
     ("no checkpoint", lambda t, r: (["translate", "--run", run_copy(r, t, drop_checkpoints)], ""),
      "{tmp}/run: no checkpoint yet; run `make train` first"),
     ("torn checkpoint", lambda t, r: (["translate", "--run", run_copy(r, t, truncate_checkpoint)], "Hallo.\n"),
-     "{tmp}/run/best/ckpt-6: checkpoint does not fit the model in {tmp}/run/config.yaml and its tokenizer"),
+     "{tmp}/run/best/{best}: checkpoint does not fit the model in {tmp}/run/config.yaml and its tokenizer"),
     ("model changed", lambda t, r: (["evaluate", "--run", str(r), "model.decoder_units=48"], None),
-     "{run}: run was created with model.decoder_units=32, config now says 48; use a new name or "
+     "{run}: run was created with model.decoder_units=64, config now says 48; use a new name or "
      "delete the run directory"),
 ]
 
@@ -170,6 +171,7 @@ def test_bad_input_is_one_exact_line(trained_run, tmp_path, case, make, expected
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    expected_line = "error: " + expected.format(tmp=tmp_path, run=trained_run)
+    best = re.search(r'model_checkpoint_path: "([^"]+)"', (trained_run / "best" / "checkpoint").read_text()).group(1)
+    expected_line = "error: " + expected.format(tmp=tmp_path, run=trained_run, best=best)
     assert lines[-1] == expected_line or lines[-1].startswith(expected_line + " ("), lines
 

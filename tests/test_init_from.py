@@ -7,14 +7,18 @@ import dataclasses
 
 import numpy as np
 import pytest
+import yaml
 from helpers import run_cli, save_config, shipped_pairs, tiny_config, write_corpus
 
 pytestmark = pytest.mark.slow  # trains tiny models
 
 
 def child_config(tmp_path, parent, **train) -> dict:
-    """The tiny config on other sentences of the shipped corpus (a "new domain")."""
-    config = tiny_config(tmp_path, name="child", train={"init_from": str(parent), **train})
+    """The tiny config, with the parent run's model, on other sentences of the shipped corpus
+    (a "new domain")."""
+    parent_config = parent / "config.yaml"
+    model = yaml.safe_load(parent_config.read_text(encoding="utf-8"))["model"] if parent_config.exists() else {}
+    config = tiny_config(tmp_path, name="child", model=model, train={"init_from": str(parent), **train})
     config["data"]["train"] = write_corpus(tmp_path / "other", "train", shipped_pairs("train", 600)[300:])
     return config
 
@@ -54,7 +58,7 @@ def test_continued_training_through_the_cli_trains_its_own_budget(trained_run, t
 
 
 @pytest.mark.parametrize("override, message", [
-    ("model.decoder_units=48", "was trained with model.decoder_units=32, this config says 48; "
+    ("model.decoder_units=48", "was trained with model.decoder_units=64, this config says 48; "
                                "a run started from it keeps its tokenizer and model"),
     ("tokenizer.vocab_size=500", "was trained with tokenizer.vocab_size=400, this config says 500; "
                                  "a run started from it keeps its tokenizer and model"),
