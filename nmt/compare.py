@@ -113,7 +113,7 @@ def train_variant(config: Config) -> dict:
     trainer.fit()
     history = [json.loads(line) for line in
                (run.directory / "validations.jsonl").read_text(encoding="utf-8").splitlines()]
-    speeds = [h["train_tokens_per_second"] for h in history if h["train_tokens_per_second"]]
+    train_speeds = [h["train_tokens_per_second"] for h in history if h["train_tokens_per_second"]]
     translator = make_translator(run, load_model(run))
     beam = config.decode.beam_size
     test_sets, speeds = {}, []
@@ -125,7 +125,7 @@ def train_variant(config: Config) -> dict:
     scores, sentences_per_second = test_sets[Path(config.data.test[0]).name], speeds[0]
     return {"corpus": config.data.corpus, "cell": config.model.cell, "seed": config.seed,
             "parameters": trainer.model.count_params(), "steps": int(trainer.step),
-            "train_tokens_per_second": round(statistics.median(speeds)) if speeds else None,
+            "train_tokens_per_second": round(statistics.median(train_speeds)) if train_speeds else None,
             "stall_steps": config.train.stall_steps,
             "loss_to_unigram": stall_ratio(history, config.train.stall_steps),
             "dev_loss": history[-1]["dev_loss"], "dev_bleu": history[-1]["dev_bleu"],
