@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_cli, save_config, tiny_config
+import yaml
+from helpers import REPO, run_cli, save_config, tiny_config, write_corpus
 
 from nmt.errors import first_line
 
@@ -18,13 +19,11 @@ SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny run trained through the CLI, shared by the tests below."""
-    tmp_path = tmp_path_factory.mktemp("e2e")
-    path = save_config(tmp_path, tiny_config(tmp_path))
-    result = run_cli("train", "--config", str(path))
-    assert result.returncode == 0, result.stderr
-    return tmp_path, path, result
+def trained(copier):
+    """The suite's copier run: (its directory's parent, its config, what `nmt train` printed)."""
+    printed = subprocess.CompletedProcess(["nmt", "train"], 0, (copier.parent / "train.stdout").read_text(),
+                                          (copier.parent / "train.stderr").read_text())
+    return copier.parent, copier, printed
 
 
 def test_train_writes_a_complete_run_and_prints_the_bleu_table(trained):
@@ -33,21 +32,23 @@ def test_train_writes_a_complete_run_and_prints_the_bleu_table(trained):
     for name in ("config.yaml", "meta.json", "spm.model", "checkpoints/checkpoint",
                  "best/checkpoint", "report.json", "report.md", "test.en.hyp"):
         assert (run / name).exists(), name
-    assert "| test | 16 |" in result.stdout and SIGNATURE in result.stdout
     report = json.loads((run / "report.json").read_text())
-    assert report["test_sets"]["test"]["BLEU"]["signature"].startswith(SIGNATURE)
-    assert len((run / "test.en.hyp").read_text().splitlines()) == 16
-    assert "step 6/6" in result.stderr and "validation at step 6" in result.stderr
+    bleu = report["test_sets"]["test"]["BLEU"]
+    assert bleu["signature"].startswith(SIGNATURE) and bleu["score"] > 90  # the copier copies
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| test |"))
+    assert row.startswith(f"| test | 40 | {bleu['score']:.2f} |") and SIGNATURE in result.stdout
+    assert len((run / "test.en.hyp").read_text().splitlines()) == 40
+    assert "step 150/150" in result.stderr and "validation at step 150" in result.stderr
     assert list((tmp_path / "runs").iterdir()) == [run], "no stray staging directories"
 
 
 @pytest.mark.slow
-def test_translate_stdin_gives_one_line_per_line(trained):
+def test_translate_stdin_gives_one_line_per_line(trained, copy_lines):
     _, path, _ = trained
-    result = run_cli("translate", "--config", str(path), stdin="Ich habe keine Zeit.\n\n  \nDanke.\n")
+    first, second = copy_lines[:2]
+    result = run_cli("translate", "--config", str(path), stdin=f"{first}\n\n  \n{second}\n")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.split("\n")
-    assert len(lines) == 5 and lines[-1] == "" and lines[1] == lines[2] == ""
+    assert result.stdout.split("\n") == [first, "", "", second, ""]
 
 
 @pytest.mark.slow
@@ -68,18 +69,20 @@ def test_translate_keeps_line_order_across_blocks(copier):
 
 
 @pytest.mark.slow
-def test_translate_file_and_beam_option_and_evaluate(trained, tmp_path):
+def test_translate_file_and_beam_option_and_evaluate(trained, copy_lines, tmp_path):
     _, path, _ = trained
     source = tmp_path / "in.de"
-    source.write_text("Guten Morgen.\nWie geht es dir?\n", encoding="utf-8")
+    source.write_text("".join(line + "\n" for line in copy_lines), encoding="utf-8")
     output = tmp_path / "out.en"
     result = run_cli("translate", "--config", str(path), "--input", str(source),
                      "--output", str(output), "--beam", "3")
     assert result.returncode == 0, result.stderr
-    assert len(output.read_text(encoding="utf-8").splitlines()) == 2
+    assert output.read_text(encoding="utf-8").splitlines() == copy_lines
     evaluated = run_cli("evaluate", "--config", str(path), "decode.beam_size=1")
     assert evaluated.returncode == 0, evaluated.stderr
     assert "beam 1" in evaluated.stdout and SIGNATURE in evaluated.stdout
+    bleu = float(next(line for line in evaluated.stdout.splitlines() if line.startswith("| test |")).split("|")[3])
+    assert bleu > 90
 
 
 def assert_one_line_error(result, message: str):
@@ -152,7 +155,7 @@ def test_tokenizer_that_does_not_match_the_model_is_refused(trained, tmp_path):
 def test_changing_the_model_of_an_existing_run_is_refused(trained):
     _, path, _ = trained
     result = run_cli("train", "--config", str(path), "model.decoder_units=48")
-    assert_one_line_error(result, "run was created with model.decoder_units=32, config now says 48")
+    assert_one_line_error(result, "run was created with model.decoder_units=64, config now says 48")
 
 
 @pytest.mark.slow
@@ -171,7 +174,7 @@ def test_bad_command_line(args, message):
 @pytest.mark.parametrize("args, message", [
     (["--input", "/nonexistent.txt"], "/nonexistent.txt: input file not found"),
     (["--beam", "0"], "--beam: expected a value between 1 and 100, got 0"),
-    (["model.encoder_units=8"], "run was created with model.encoder_units=16, config now says 8"),
+    (["model.encoder_units=8"], "run was created with model.encoder_units=32, config now says 8"),
     (["decode.beam_size=x"], "decode.beam_size: expected an integer, got 'x'"),
 ])
 def test_bad_translate_arguments_for_a_trained_run(trained, args, message):
@@ -180,25 +183,26 @@ def test_bad_translate_arguments_for_a_trained_run(trained, args, message):
 
 
 @pytest.mark.slow
-def test_overlong_line_is_cut_with_a_warning_and_keeps_line_count(trained):
+def test_overlong_line_is_cut_with_a_warning_and_keeps_line_count(trained, copy_lines):
     _, path, _ = trained
     long_line = "Ich habe heute keine Zeit, " * 300
     result = run_cli("translate", "--config", str(path), "decode.max_input_length=50",
-                     stdin=f"Hallo.\n{long_line}\n\u0007\U0001F600 Zeit!\n")
+                     stdin=f"{copy_lines[0]}\n{long_line}\n\u0007\U0001F600 Zeit!\n{copy_lines[1]}\n")
     assert result.returncode == 0, result.stderr
-    assert len(result.stdout.split("\n")) == 4
+    output = result.stdout.split("\n")
+    assert len(output) == 5 and output[0] == copy_lines[0] and output[3] == copy_lines[1]
     assert "warning: input line 2 has" in result.stderr
     assert "translating the first 49 (decode.max_input_length)" in result.stderr
 
 
 @pytest.mark.slow
-def test_inspect_writes_a_plot_and_prints_the_translation(trained, tmp_path):
+def test_inspect_writes_a_plot_and_prints_the_translation(trained, copy_lines, tmp_path):
     _, path, _ = trained
     plot = tmp_path / "gates.png"
-    result = run_cli("inspect", "--config", str(path), "--text", "Ich habe keine Zeit.",
+    result = run_cli("inspect", "--config", str(path), "--text", copy_lines[0],
                      "--beam", "2", "--output", str(plot))
     assert result.returncode == 0, result.stderr
-    assert len(result.stdout.splitlines()) == 1
+    assert result.stdout.splitlines() == [copy_lines[0]]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -259,17 +263,18 @@ def test_first_line_quotes_one_line_of_a_library_error():
 
 
 @pytest.mark.slow
-def test_score_writes_one_line_per_pair_and_refuses_unequal_files(trained, tmp_path):
+def test_score_writes_one_line_per_pair_and_refuses_unequal_files(trained, copy_lines, tmp_path):
     _, path, _ = trained
     source, target = tmp_path / "pairs.de", tmp_path / "pairs.en"
-    source.write_text("Guten Morgen.\nWie geht es dir?\n\n", encoding="utf-8")
-    target.write_text("Good morning.\nHow are you?\n\n", encoding="utf-8")
+    source.write_text(f"{copy_lines[0]}\n{copy_lines[1]}\n\n", encoding="utf-8")
+    target.write_text(f"{copy_lines[0]}\n{copy_lines[2]}\n\n", encoding="utf-8")  # a copy, then another line
     result = run_cli("score", "--config", str(path), "--source", str(source), "--target", str(target))
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert len(rows) == 3 and all(len(row) == 3 for row in rows)
     for total, per_token, tokens in rows:
         assert float(total) < 0 and abs(float(total) / int(tokens) - float(per_token)) < 1e-5
+    assert float(rows[0][1]) > -0.5 > -2 > float(rows[1][1])  # the copier finds a copy likely, another line not
     assert rows[2][2] == "1"  # an empty translation is scored on its EOS alone
     target.write_text("Good morning.\n", encoding="utf-8")
     assert_one_line_error(run_cli("score", "--config", str(path), "--source", str(source), "--target", str(target)),
@@ -278,11 +283,12 @@ def test_score_writes_one_line_per_pair_and_refuses_unequal_files(trained, tmp_p
 
 
 @pytest.mark.slow
-def test_translate_nbest_scores_and_json_lines(trained, tmp_path):
+def test_translate_nbest_scores_and_json_lines(trained, copy_lines, tmp_path):
     _, path, _ = trained
-    text = "Guten Morgen.\n\nWie geht es dir?\n"
+    text = f"{copy_lines[0]}\n\n{copy_lines[1]}\n"
     plain = run_cli("translate", "--config", str(path), "--beam", "3", stdin=text)
     assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.splitlines() == [copy_lines[0], "", copy_lines[1]]
     nbest = run_cli("translate", "--config", str(path), "--beam", "3", "--nbest", "3", stdin=text)
     assert nbest.returncode == 0, nbest.stderr
     rows = [line.split("\t") for line in nbest.stdout.splitlines()]
@@ -304,16 +310,18 @@ def test_translate_nbest_scores_and_json_lines(trained, tmp_path):
 
 
 @pytest.mark.slow
-def test_translate_completes_prefixes_from_a_file_or_after_a_tab(trained, tmp_path):
+def test_translate_completes_prefixes_from_a_file_or_after_a_tab(trained, copy_lines, tmp_path):
     _, path, _ = trained
-    sources = "Guten Morgen.\nWie geht es dir?\nDanke.\n"
+    sources = "".join(line + "\n" for line in copy_lines[:3])
     free = run_cli("translate", "--config", str(path), "--beam", "2", stdin=sources).stdout.splitlines()
+    assert free == copy_lines[:3]
+    other_word = next(word for line in copy_lines for word in line.split() if word not in free[0].split())
     prefixes = tmp_path / "prefixes.en"
-    prefixes.write_text(f"Maybe\n{free[1].split()[0] if free[1].split() else ''}\n\n", encoding="utf-8")
+    prefixes.write_text(f"{other_word}\n{free[1].split()[0]}\n\n", encoding="utf-8")
     result = run_cli("translate", "--config", str(path), "--beam", "2", "--prefix-file", str(prefixes), stdin=sources)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Maybe") and lines[1:] == free[1:]  # its own first word, or none: unchanged
+    assert lines[0].startswith(other_word + " ") and lines[1:] == free[1:]  # its own first word, or none: unchanged
     tabbed = "".join(f"{s}\t{p}\n" for s, p in zip(sources.splitlines(), prefixes.read_text().splitlines()))
     tab = run_cli("translate", "--config", str(path), "--beam", "2", "--tab-prefix", stdin=tabbed)
     assert tab.stdout == result.stdout
@@ -324,10 +332,11 @@ def test_translate_completes_prefixes_from_a_file_or_after_a_tab(trained, tmp_pa
 
 
 @pytest.mark.slow
-def test_translate_alignments_link_words_of_the_two_sides(trained, tmp_path):
+def test_translate_alignments_link_words_of_the_two_sides(trained, copy_lines, tmp_path):
     _, path, _ = trained
-    text = "Guten Morgen.\n\nWie geht es dir?\n"
+    text = f"{copy_lines[0]}\n\n{copy_lines[1]}\n"
     plain = run_cli("translate", "--config", str(path), "--beam", "2", stdin=text).stdout.splitlines()
+    assert plain == [copy_lines[0], "", copy_lines[1]]
     result = run_cli("translate", "--config", str(path), "--beam", "2", "--alignments", stdin=text)
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()]
@@ -340,18 +349,32 @@ def test_translate_alignments_link_words_of_the_two_sides(trained, tmp_path):
                           "--alignments: expected on its own (or with --jsonl), not with --nbest, --scores or a prefix")
 
 
-def test_translate_with_an_ensemble_of_runs(trained, tmp_path):
+def test_translate_with_an_ensemble_of_two_different_runs(trained, copy_lines, tmp_path):
+    """The copier and a run started from it (same tokenizer) that has learned a little of
+    reversing the words: where they disagree, the ensemble's scores are neither's alone."""
     directory, path, _ = trained
     run = str(directory / "runs" / "tiny")
-    text = "Guten Morgen.\nWie geht es dir?\nIch habe keine Zeit.\n"
-    alone = run_cli("translate", "--run", run, "--scores", stdin=text)
-    twice = run_cli("translate", "--run", run, "--run", run, "--scores", stdin=text)
-    assert alone.returncode == twice.returncode == 0, twice.stderr
-    assert f"ensemble of 2 runs: {run}, {run}" in twice.stderr
-    for one, two in zip(alone.stdout.splitlines(), twice.stdout.splitlines(), strict=True):
-        assert one.split("\t")[1] == two.split("\t")[1]  # the same model twice: the same search
-        assert float(one.split("\t")[0]) == pytest.approx(float(two.split("\t")[0]), abs=1e-4)
-
+    sources = (directory / "data" / "train.de").read_text(encoding="utf-8").splitlines()
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.update(name="reverser", run_root=str(tmp_path / "runs"))
+    config["data"]["train"] = write_corpus(tmp_path / "data", "train",
+                                           [(line, " ".join(reversed(line.split()))) for line in sources])
+    config["train"].update(init_from=run, max_steps=30, checkpoint_every=30)
+    trained_other = run_cli("train", "--config", str(save_config(tmp_path, config, "reverser.yaml")))
+    assert trained_other.returncode == 0, trained_other.stderr
+    reverser = str(tmp_path / "runs" / "reverser")
+    text = "".join(line + "\n" for line in copy_lines[:8])
+    alone, other, together = (run_cli("translate", *runs, "--scores", stdin=text)
+                              for runs in (("--run", run), ("--run", reverser), ("--run", run, "--run", reverser)))
+    assert alone.returncode == other.returncode == together.returncode == 0, together.stderr
+    assert f"ensemble of 2 runs: {run}, {reverser}" in together.stderr
+    rows = [[line.split("\t") for line in result.stdout.splitlines()] for result in (alone, other, together)]
+    assert [translation for _, translation in rows[0]] == copy_lines[:8]
+    disagree = [index for index in range(8) if rows[0][index][1] != rows[1][index][1]]
+    assert disagree, "the reverser still copies"
+    for index in disagree:
+        score = float(rows[2][index][0])
+        assert min(abs(score - float(rows[0][index][0])), abs(score - float(rows[1][index][0]))) > 1e-3
     other = save_config(tmp_path, tiny_config(tmp_path, name="other", tokenizer={"vocab_size": 420},
                                               train={"max_steps": 1}))
     assert run_cli("train", "--config", str(other)).returncode == 0

@@ -411,7 +411,13 @@ def test_an_ensemble_searches_the_mean_of_its_models_log_probabilities(reverser)
         mean = sum(tf.nn.log_softmax(m((source, target_in))) for m in (reverser, other)) / 2
         log_probs = tf.gather(tf.nn.log_softmax(mean), tokens, batch_dims=2).numpy()
         np.testing.assert_allclose(scores, (log_probs * (tokens != 0)).sum(1), atol=1e-4)
-    alone = [strip(r) for r in Translator(reverser, SearchSettings(2.0, 5, 1.0))(source, beam=3)]
-    together = [strip(r) for r in Translator(Ensemble([reverser, other]), SearchSettings(2.0, 5, 1.0))(source, beam=3)]
-    weak = [strip(r) for r in Translator(other, SearchSettings(2.0, 5, 1.0))(source, beam=3)]
+    settings = SearchSettings(2.0, 5, 1.0)
+    alone, alone_scores = Translator(reverser, settings).scored(source, beam=3)
+    together, together_scores = Translator(Ensemble([reverser, other]), settings).scored(source, beam=3)
+    weak, weak_scores = Translator(other, settings).scored(source, beam=3)
+    alone, together, weak = ([strip(r) for r in rows] for rows in (alone, together, weak))
     assert weak != alone and together != weak  # the ensemble is neither model's search alone
+    disagree = [row for row in range(len(source)) if alone[row] != weak[row]]
+    assert disagree  # where the two models disagree, the ensemble's score is neither model's
+    for row in disagree:
+        assert min(abs(together_scores[row] - alone_scores[row]), abs(together_scores[row] - weak_scores[row])) > 1e-3
