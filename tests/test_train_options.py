@@ -1,5 +1,5 @@
-"""Training options end to end through the CLI: separate BPE tokenizers, bfloat16 (translated in
-float32), patience, a time budget spanning resumes, a corpus built on first use, and a run root
+"""Training options end to end through the CLI: separate BPE tokenizers, bfloat16 (a copier trained
+in it, translated in float32), patience, a time budget spanning resumes, a corpus built on first use, and a run root
 that cannot be written."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sentencepiece.sentencepiece_model_pb2 as spm_model
+import yaml
 from corpus_fixtures import fake_debian_cache, sentence_pairs
 from helpers import run_cli, save_config, shipped_pairs, tiny_config
 
@@ -22,9 +23,8 @@ def validations(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "validations.jsonl").read_text().splitlines()]
 
 
-def test_separate_bpe_tokenizers_and_bfloat16_train_and_translate(tmp_path):
-    config = tiny_config(tmp_path, tokenizer={"type": "bpe", "shared": False, "vocab_size": 500},
-                         train={"precision": "bfloat16"})
+def test_separate_bpe_tokenizers_train_and_translate(tmp_path):
+    config = tiny_config(tmp_path, tokenizer={"type": "bpe", "shared": False, "vocab_size": 500})
     path = save_config(tmp_path, config)
     trained = run_cli("train", "--config", str(path))
     assert trained.returncode == 0, trained.stderr
@@ -40,8 +40,24 @@ def test_separate_bpe_tokenizers_and_bfloat16_train_and_translate(tmp_path):
     assert all(record["dev_loss"] > 0 for record in validations(run))
     translated = run_cli("translate", "--config", str(path), "--beam", "2", stdin="Der Hund.\n\nDie Katze.\n")
     assert translated.returncode == 0, translated.stderr
-    assert len(translated.stdout.split("\n")) == 4
-    # translation computes in float32 from the float32 weights, so the quick start serves bfloat16 runs too
+    assert len(translated.stdout.split("\n")) == 4  # six updates: the words are not worth checking
+
+
+def test_a_bfloat16_run_learns_to_copy_and_translates_in_float32(copier, copy_lines, tmp_path):
+    """The copier's config trained in bfloat16: it learns the task as well, and translation
+    computes in float32 from the float32 weights, so the quick start serves bfloat16 runs too."""
+    config = yaml.safe_load(copier.read_text(encoding="utf-8"))
+    config["run_root"] = str(tmp_path / "runs")
+    config["train"]["precision"] = "bfloat16"
+    path = save_config(tmp_path, config)
+    trained = run_cli("train", "--config", str(path))
+    assert trained.returncode == 0, trained.stderr
+    run = tmp_path / "runs" / "tiny"
+    translated = run_cli("translate", "--config", str(path), "--beam", "2",
+                         stdin="".join(line + "\n" for line in copy_lines[:20]))
+    assert translated.returncode == 0, translated.stderr
+    copied = sum(a == b for a, b in zip(translated.stdout.splitlines(), copy_lines[:20], strict=True))
+    assert copied >= 18, translated.stdout
     assert (run / "quick" / "best.npz").is_file()
     assert load_model(open_run(run)).compute_dtype == "float32"
 
