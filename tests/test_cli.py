@@ -383,3 +383,16 @@ def test_translate_with_an_ensemble_of_two_different_runs(trained, copy_lines, t
     assert refused.stderr == (f"error: --run {tmp_path / 'runs' / 'other'}: its tokenizer differs from that "
                               f"of --run {run}; an ensemble needs runs trained with the same tokenizer "
                               f"(train.init_from copies it)\n")
+
+
+@pytest.mark.slow
+def test_sampling_is_reproducible_with_its_seed_and_differs_from_search(trained, copy_lines):
+    _, path, _ = trained
+    text = "".join(line + "\n" for line in copy_lines[:8])
+    greedy = run_cli("translate", "--config", str(path), "--beam", "1", stdin=text)
+    draws = [run_cli("translate", "--config", str(path), "--sample", "--temperature", "3", "--seed", seed, stdin=text)
+             for seed in ("5", "5", "6")]
+    assert all(result.returncode == 0 for result in (greedy, *draws)), draws[0].stderr
+    assert greedy.stdout.splitlines() == copy_lines[:8]
+    assert draws[0].stdout == draws[1].stdout and len(draws[0].stdout.splitlines()) == 8  # same seed, same draws
+    assert draws[0].stdout != greedy.stdout and draws[0].stdout != draws[2].stdout

@@ -48,8 +48,8 @@ def serve_in_fresh_python(export_dir: Path, lines: list[str], tmp_path: Path) ->
 
 @pytest.mark.slow
 @pytest.mark.parametrize("beam", [1, 2])
-def test_exported_model_matches_nmt_translate(trained_run, tmp_path, beam):
-    lines = [de for de, _ in shipped_pairs("test", 40)] + HOSTILE
+def test_exported_model_matches_nmt_translate(trained_run, copy_lines, tmp_path, beam):
+    lines = copy_lines + [de for de, _ in shipped_pairs("test", 10)] + HOSTILE
     source = tmp_path / "source.txt"
     source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     translated = run_cli("translate", "--run", str(trained_run), "--beam", str(beam),
@@ -62,6 +62,7 @@ def test_exported_model_matches_nmt_translate(trained_run, tmp_path, beam):
     assert version == tmp_path / "export" / "1" and (version / "saved_model.pb").is_file()
 
     served = serve_in_fresh_python(version, lines, tmp_path)
+    assert served["translations"][:len(copy_lines)] == copy_lines  # the copier's answers
     assert served["translations"] == translated.stdout.splitlines()
     scores = np.array(served["scores"])
     blank = [not line.strip() for line in lines]

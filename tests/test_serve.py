@@ -72,12 +72,13 @@ def test_healthz_says_loading_until_the_model_is_ready(run):
     with_client(make_app("tiny", slow_load), scenario)
 
 
-def test_translate_predict_and_metrics_answer_as_nmt_translate_does(run):
+def test_translate_predict_and_metrics_answer_as_nmt_translate_does(run, copy_lines):
     from nmt.translate import load_model, make_translator, nbest_lines, scored_lines
 
-    lines = ["Guten Morgen.", "", "Wie geht es dir?", "Ich habe heute keine Zeit."]
+    lines = [copy_lines[0], "", copy_lines[1], copy_lines[2]]
     translator = make_translator(run, load_model(run))
     expected = scored_lines(run, translator, lines, 2)
+    assert [text for text, _ in expected] == lines  # the copier's answers
     expected_nbest = nbest_lines(run, translator, lines, 2, 2)
 
     async def scenario(client):
@@ -100,26 +101,67 @@ def test_translate_predict_and_metrics_answer_as_nmt_translate_does(run):
     with_client(make_app("tiny", loader(run, "best"), ServeOptions(batch_wait=0.0)), scenario)
 
 
-def test_concurrent_requests_are_decoded_together_and_each_gets_its_own_lines(run):
-    from nmt.translate import load_model, make_translator, scored_lines
+def metric(metrics: str, name: str) -> float:
+    return float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith(name)))
 
-    sentences = [f"{word} ist gut." for word in ("Das", "Es", "Er", "Sie", "Alles", "Nichts", "Wasser", "Brot")]
-    expected = scored_lines(run, make_translator(run, load_model(run)), sentences, 2)
+
+def eight_requests_at_once(run, copy_lines, options: ServeOptions) -> tuple[float, float, float, float]:
+    """Eight one-line requests sent together; each must get its own line back.  Returns the
+    batches decoded, and how many held at most one, two and 256 sentences."""
+    async def scenario(client):
+        await until_ready(client)
+        answers = await asyncio.gather(*(client.post("/v1/translate", json={"text": [line], "beam": 2})
+                                         for line in copy_lines[:8]))
+        got = [(await a.json())["translations"][0]["translation"] for a in answers]
+        assert got == copy_lines[:8]  # each request its own line, translated
+        metrics = await (await client.get("/metrics")).text()
+        return tuple(metric(metrics, name) for name in (
+            "nmt_batch_sentences_count", 'nmt_batch_sentences_bucket{le="1.0"}',
+            'nmt_batch_sentences_bucket{le="2.0"}', 'nmt_batch_sentences_bucket{le="256.0"}'))
+
+    return with_client(make_app("tiny", loader(run, "best"), options), scenario)
+
+
+def test_concurrent_requests_are_decoded_together_and_each_gets_its_own_lines(run, copy_lines):
+    batches, single, _, _ = eight_requests_at_once(run, copy_lines, ServeOptions(batch_wait=0.2))
+    assert batches < 8 and single < batches  # gathered: fewer batches than requests
+
+
+def test_max_batch_and_no_batching_limit_what_is_decoded_together(run, copy_lines):
+    batches, _, up_to_two, _ = eight_requests_at_once(run, copy_lines, ServeOptions(batch_wait=0.2, max_batch=2))
+    assert batches >= 4 and up_to_two == batches  # --max-batch 2
+    batches, single, _, _ = eight_requests_at_once(run, copy_lines, ServeOptions(batch_wait=0.2, batching=False))
+    assert batches == single == 8  # --no-batching: one request at a time
+
+
+def test_serve_flags_reach_the_server_options(trained_run, monkeypatch):
+    import nmt.serve
+    from nmt.cli import main
+
+    seen = []
+    monkeypatch.setattr(nmt.serve, "serve", lambda run, weights, options: seen.append(options))
+    assert not main(["serve", "--run", str(trained_run), "--no-batching", "--max-batch", "3",
+                     "--batch-wait-ms", "20", "--max-lines", "9", "--port", "8123"])
+    assert seen == [ServeOptions(port=8123, batch_wait=0.02, max_batch=3, max_lines=9, batching=False)]
+
+
+def test_complete_offers_translations_that_start_with_the_prefix(run, copy_lines):
+    line = copy_lines[0]
+    other = next(word for text in copy_lines for word in text.split() if word != line.split()[0])
 
     async def scenario(client):
         await until_ready(client)
-        answers = await asyncio.gather(*(client.post("/v1/translate", json={"text": [s], "beam": 2})
-                                         for s in sentences))
-        got = [(await a.json())["translations"][0]["translation"] for a in answers]
-        assert got == [text for text, _ in expected]  # in its own request's order
-        metrics = await (await client.get("/metrics")).text()
-        single = float(next(line.split()[-1] for line in metrics.splitlines()
-                            if line.startswith('nmt_batch_sentences_bucket{le="1.0"}')))
-        count = float(next(line.split()[-1] for line in metrics.splitlines()
-                           if line.startswith("nmt_batch_sentences_count")))
-        assert count - 1 < len(sentences) and single < count  # gathered: fewer batches than requests
+        async def complete(text: str, prefix: str) -> list[str]:
+            answer = await client.post("/v1/complete", json={"text": text, "prefix": prefix, "beam": 3})
+            assert answer.status == 200
+            return (await answer.json())["completions"]
+        own = await complete(line, line.split()[0])
+        assert own[0] == line and len(own) == len(set(own)) <= 3  # its own first word: the copy comes first
+        forced = await complete(line, other)
+        assert forced and all(text.startswith(other + " ") for text in forced)
+        assert await complete("  ", other) == []
 
-    with_client(make_app("tiny", loader(run, "best"), ServeOptions(batch_wait=0.2)), scenario)
+    with_client(make_app("tiny", loader(run, "best"), ServeOptions(batch_wait=0.0)), scenario)
 
 
 BAD_REQUESTS = [
