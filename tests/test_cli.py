@@ -26,6 +26,7 @@ def trained(copier):
     return copier.parent, copier, printed
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run_and_prints_the_bleu_table(trained):
     tmp_path, _, result = trained
     run = tmp_path / "runs" / "tiny"
@@ -349,6 +350,7 @@ def test_translate_alignments_link_words_of_the_two_sides(trained, copy_lines, t
                           "--alignments: expected on its own (or with --jsonl), not with --nbest, --scores or a prefix")
 
 
+@pytest.mark.slow
 def test_translate_with_an_ensemble_of_two_different_runs(trained, copy_lines, tmp_path):
     """The copier and a run started from it (same tokenizer) that has learned a little of
     reversing the words: where they disagree, the ensemble's scores are neither's alone."""

@@ -80,12 +80,14 @@ def test_a_batch_is_translated_sentence_by_sentence_and_padded_like_the_tensorfl
         assert row[:len(alone)].tolist() == alone.tolist() and not row[len(alone):].any()
 
 
+@pytest.mark.slow
 def test_the_latest_checkpoint_is_read_as_tensorflow_reads_it(trained_run):
     for directory in (trained_run / "best", trained_run / "checkpoints"):
         assert latest_checkpoint(directory) == tf.train.latest_checkpoint(str(directory))
     assert latest_checkpoint(trained_run / "no-such-directory") is None
 
 
+@pytest.mark.slow
 def test_a_second_translate_start_needs_no_tensorflow_and_translates_the_same(trained_run, copy_lines, tmp_path):
     """Training archives the best weights; without that archive a start restores the checkpoint
     with TensorFlow and archives it; the next start translates with NumPy alone, identically."""
@@ -106,6 +108,7 @@ def test_a_second_translate_start_needs_no_tensorflow_and_translates_the_same(tr
     assert first.stdout == second.stdout == lines  # the copier's answers, by TensorFlow then by NumPy
 
 
+@pytest.mark.slow
 def test_an_archive_of_another_checkpoint_is_ignored_and_a_damaged_one_deleted(trained_run, tmp_path):
     shutil.copytree(trained_run, tmp_path / "run")
     run = open_run(tmp_path / "run")
