@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	@$(NMT) train --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
-# WORKERS local worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy); README: several machines
+# WORKERS local worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy); docs/distributed.md: several machines
 train-distributed: install
 	@$(NMT) train-distributed --workers $(or $(WORKERS),2) --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 

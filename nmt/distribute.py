@@ -36,7 +36,7 @@ def cluster_task() -> tuple[str, int, int]:
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         raise NmtError("train.distribute=multi_worker needs the TF_CONFIG environment variable "
-                       "(see README, 'Training on several machines'); `make train-distributed "
+                       "(see docs/distributed.md); `make train-distributed "
                        "WORKERS=N` sets it for local workers")
     try:
         tf_config = json.loads(raw)

@@ -96,8 +96,8 @@ def test_multi_worker_needs_a_valid_tf_config(tmp_path):
     result = nmt("train", "--config", str(config), "train.distribute=multi_worker")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: train.distribute=multi_worker needs the TF_CONFIG environment variable (see README, "
-        "'Training on several machines'); `make train-distributed WORKERS=N` sets it for local workers")
+        "error: train.distribute=multi_worker needs the TF_CONFIG environment variable (see "
+        "docs/distributed.md); `make train-distributed WORKERS=N` sets it for local workers")
     result = nmt("train", "--config", str(config), "train.distribute=multi_worker",
                  env={"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"index": 3}}'})
     assert result.returncode == 2
