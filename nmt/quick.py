@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nmt.config import Config, ModelConfig, SearchSettings, search_settings
+from nmt.config import ATTENTION_NAMES, CELL_NAMES, Config, ModelConfig, SearchSettings, search_settings
 from nmt.files import write_atomic
 from nmt.run import Run
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, SubwordVocab
@@ -103,9 +103,33 @@ def load_archive(run: Run, weights: str, checkpoint: str) -> dict[str, np.ndarra
         return {name: archive[name] for name in archive.files if name != "checkpoint"}
 
 
+# The options this module computes as TensorFlow does (tests/test_quick.py checks every cell,
+# attention and decoder option against the TensorFlow search): each model and decode key with
+# the values allowed (None: any).  A key missing here - an option added later - sends the run
+# to TensorFlow until this module implements it and the test covers it.
+QUICK_MODEL_OPTIONS: dict[str, tuple | None] = {
+    "cell": CELL_NAMES, "encoder_cell": (None, *CELL_NAMES), "decoder_cell": (None, *CELL_NAMES),
+    "embedding_dim": None, "encoder_layers": None, "encoder_units": None, "decoder_layers": None,
+    "decoder_units": None, "attention": ATTENTION_NAMES, "attention_units": None, "input_feeding": None,
+    "residual": None, "tie_embeddings": None,
+    "dropout": None, "word_dropout": None,  # training only
+}
+QUICK_DECODE_OPTIONS: dict[str, tuple | None] = {
+    "beam_size": None, "length_penalty": None, "max_length_ratio": None, "max_length_offset": None,
+    "min_length_ratio": None, "no_repeat_ngram": (0,), "batch_size": None, "max_input_length": None,
+}
+
+
+def _allowed(section, options: dict[str, tuple | None]) -> bool:
+    return all(field.name in options and (options[field.name] is None or getattr(section, field.name)
+                                          in options[field.name])
+               for field in dataclasses.fields(section))
+
+
 def supported(config: Config) -> bool:
-    """Whether this module translates as TensorFlow would for the run's settings."""
-    return not config.decode.no_repeat_ngram
+    """Whether this module translates as TensorFlow would for the run's settings: every model and
+    decode option is on its allow-list."""
+    return _allowed(config.model, QUICK_MODEL_OPTIONS) and _allowed(config.decode, QUICK_DECODE_OPTIONS)
 
 
 def keep_for_quick_start(run: Run, weights: str, checkpoint: str, model) -> None:

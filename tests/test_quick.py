@@ -122,3 +122,15 @@ def test_an_archive_of_another_checkpoint_is_ignored_and_a_damaged_one_deleted(t
     np.savez(path, **arrays)
     assert quick_start(run, "best", checkpoint) is None
     assert not path.exists(), "a damaged archive stays and is found again at every start"
+
+
+def test_only_the_options_the_numpy_path_implements_take_it():
+    from nmt.config import Config, DecodeConfig
+    from nmt.quick import supported
+
+    assert supported(Config()) and supported(Config(model=dataclasses.replace(BASE, cell="gru", attention="bahdanau")))
+    assert not supported(Config(decode=DecodeConfig(no_repeat_ngram=3)))
+    # an option added to the model config later is not on the allow-list: TensorFlow translates
+    extended = dataclasses.make_dataclass("ModelConfig", [("new_option", bool, False)], bases=(ModelConfig,),
+                                          frozen=True)
+    assert not supported(Config(model=extended()))
