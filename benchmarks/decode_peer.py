@@ -89,7 +89,8 @@ def decode_against_peer(config: Config, config_path: str, overrides: list[str], 
     from nmt.evaluate import score
     from nmt.machine import describe
     from nmt.run import open_run
-    from nmt.translate import load_model, make_translator
+    from nmt.translate import make_translator
+    from nmt.weights import load_model
 
     train_ours(config_path, overrides)
     run = open_run(config.run_dir)

@@ -15,7 +15,7 @@ import tensorflow as tf
 from nmt.checkpoint import model_checkpoint
 from nmt.errors import NmtError, first_line
 from nmt.run import Run
-from nmt.translate import restore_model
+from nmt.weights import restore_model
 
 
 def last_checkpoints(run: Run, count: int) -> list[str]:

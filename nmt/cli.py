@@ -19,7 +19,7 @@ from pathlib import Path
 from data_prep.recipes import prepare
 from nmt.config import load_config, parse_overrides
 from nmt.errors import NmtError
-from nmt.translate import WEIGHTS
+from nmt.weights import WEIGHTS
 
 DEFAULT_CONFIG = "configs/default.yaml"
 
@@ -189,7 +189,8 @@ def cmd_train(args) -> None:
     from nmt.evaluate import evaluate_run, print_report
     from nmt.quick import keep_for_quick_start
     from nmt.train import train
-    from nmt.translate import load_model, make_translator, weights_path
+    from nmt.translate import make_translator
+    from nmt.weights import load_model, weights_path
 
     run = train(config)
     if not is_chief(config.train.distribute):
@@ -215,7 +216,8 @@ def cmd_evaluate(args) -> None:
     run, beam = _open_trained_run(args)
     quiet_tensorflow()
     from nmt.evaluate import evaluate_run, print_report
-    from nmt.translate import load_model, make_translator
+    from nmt.translate import make_translator
+    from nmt.weights import load_model
 
     print_report(evaluate_run(run, make_translator(run, load_model(run, args.weights)), beam))
 
@@ -238,7 +240,8 @@ def cmd_translate(args) -> None:
     sampling = _sampling(args)
     if args.nbest and not 1 <= args.nbest <= beam:
         raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
-    from nmt.translate import OutputFormat, repl, translate_stream, weights_path
+    from nmt.translate import OutputFormat, repl, translate_stream
+    from nmt.weights import weights_path
 
     if sampling:
         beam = 1
@@ -296,7 +299,8 @@ def _tensorflow_translator(run, args, sampling) -> tuple:
     ``--run``; the restored weights are archived for the next quick start."""
     quiet_tensorflow()
     from nmt.quick import keep_for_quick_start
-    from nmt.translate import load_model, make_translator, weights_path
+    from nmt.translate import make_translator
+    from nmt.weights import load_model, weights_path
 
     members = _ensemble_members(run, args.run or [])
     model = load_model(run, args.weights)
@@ -375,7 +379,7 @@ def cmd_score(args) -> None:
         raise NmtError(f"{args.output}: cannot write the output (No such file or directory)")
     quiet_tensorflow()
     from nmt.scoring import score_pairs, write_scores
-    from nmt.translate import load_model
+    from nmt.weights import load_model
 
     scores = score_pairs(run, load_model(run, args.weights), sources, targets)
     if args.output:
@@ -391,7 +395,8 @@ def cmd_inspect(args) -> None:
         raise NmtError("--text: expected a sentence, got an empty string")
     quiet_tensorflow()
     from nmt.inspection import inspect_sentence
-    from nmt.translate import load_model, make_translator
+    from nmt.translate import make_translator
+    from nmt.weights import load_model
 
     model = load_model(run, args.weights)
     output = Path(args.output) if args.output else run.directory / "inspect.png"
@@ -411,7 +416,7 @@ def cmd_export(args) -> None:
     run, beam = _open_trained_run(args)
     quiet_tensorflow()
     from nmt.export import export
-    from nmt.translate import load_model
+    from nmt.weights import load_model
 
     base = Path(args.output) if args.output else run.directory / "export"
     print(export(run, load_model(run, args.weights), beam, base))

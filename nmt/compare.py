@@ -105,7 +105,8 @@ def train_variant(config: Config) -> dict:
     from nmt.corpus import read_parallel
     from nmt.evaluate import score
     from nmt.train import Trainer, prepare_run, read_corpora
-    from nmt.translate import load_model, make_translator
+    from nmt.translate import make_translator
+    from nmt.weights import load_model
 
     corpora = read_corpora(config)
     run = prepare_run(config, corpora)

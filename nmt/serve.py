@@ -66,12 +66,12 @@ class Engine:
     def attention(self, sentence: str, beam: int) -> dict:
         """The translation of one sentence with its attention [target, source] and both sides' pieces."""
         from nmt.data import pad
-        from nmt.translate import _encode_inputs, _texts, _until_eos
+        from nmt.translate import decoded_texts, encode_inputs, until_eos
 
-        source = _encode_inputs(self.run, [sentence], 1)[0][0]
+        source = encode_inputs(self.run, [sentence], 1)[0][0]
         tokens, attention = self.translator.with_attention(pad([source]), beam)
-        output = _until_eos(tokens)[0]
-        return {"translation": _texts(self.run, tokens)[0],
+        output = until_eos(tokens)[0]
+        return {"translation": decoded_texts(self.run, tokens)[0],
                 "source_pieces": [self.run.src_vocab.piece(i) for i in source[:-1]],
                 "target_pieces": [self.run.tgt_vocab.piece(i) for i in output if i],
                 "attention": [[round(float(w), 4) for w in row[:len(source) - 1]]
@@ -376,7 +376,8 @@ async def _load(app: web.Application, batcher: Batcher, load: Callable[[], Engin
 def loader(run, weights: str) -> Callable[[], Engine]:
     """Load the run's model and trace the default search once, so the first request is fast."""
     def load() -> Engine:
-        from nmt.translate import load_model, make_translator
+        from nmt.translate import make_translator
+        from nmt.weights import load_model
 
         model = load_model(run, weights)
         engine = Engine(run, model, make_translator(run, model))

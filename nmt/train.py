@@ -100,7 +100,7 @@ def _check_accumulation_kept(config: Config) -> None:
     """Refuse to switch gradient accumulation on or off in a run that has checkpoints: those of
     ``train.accumulate`` above 1 hold the gradient sums of an unfinished group, those of 1 do not,
     so neither restores into the other."""
-    from nmt.translate import latest_checkpoint
+    from nmt.weights import latest_checkpoint
 
     stored = load_config(config.run_dir / "config.yaml").train.accumulate
     wanted = config.train.accumulate
@@ -378,7 +378,7 @@ class Trainer:
         import tensorflow as tf
 
         from nmt.checkpoint import by_path
-        from nmt.translate import weights_path
+        from nmt.weights import weights_path
 
         path = weights_path(parent, "best")
         weights = {key: variable for key, variable in by_path(self.model.variables).items()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -14,65 +13,9 @@ import numpy as np
 
 from nmt.config import search_settings
 from nmt.data import pad
-from nmt.errors import NmtError, first_line
+from nmt.errors import NmtError
 from nmt.interrupts import reliable_ctrl_c
 from nmt.run import Run
-
-WEIGHTS = ("best", "latest", "averaged")
-
-
-def latest_checkpoint(directory: Path) -> str | None:
-    """The newest checkpoint named in ``directory``'s ``checkpoint`` file, as
-    ``tf.train.latest_checkpoint`` finds it, but without importing TensorFlow."""
-    try:
-        text = (directory / "checkpoint").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    found = re.search(r'^model_checkpoint_path: "(.*)"$', text, re.MULTILINE)
-    if not found:
-        return None
-    path = directory / found.group(1)  # an absolute path stays as it is
-    return str(path) if Path(f"{path}.index").is_file() else None
-
-
-def weights_path(run: Run, weights: str = "best") -> str:
-    """The checkpoint to translate with: the best on dev (else the latest training
-    checkpoint), the latest training checkpoint, or the output of ``nmt average``."""
-    if weights == "averaged":
-        path = latest_checkpoint(run.averaged)
-        if path is None:
-            raise NmtError(f"{run.averaged}: no averaged checkpoint; run `nmt average` first")
-        return path
-    best = latest_checkpoint(run.best) if weights == "best" else None
-    path = best or latest_checkpoint(run.checkpoints)
-    if path is None:
-        raise NmtError(f"{run.directory}: no checkpoint yet; run `make train` first")
-    return path
-
-
-def load_model(run: Run, weights: str = "best"):
-    """The run's model with the chosen checkpoint (see ``weights_path``) restored, computing
-    in float32 whatever ``train.precision`` was: the weights are float32 either way, so a
-    run trained in bfloat16 translates the same on every CPU, and the quick start (nmt.quick)
-    serves it too."""
-    from nmt.checkpoint import model_checkpoint
-    from nmt.model import build_model
-
-    model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model)
-    restore_model(run, model_checkpoint(model), weights_path(run, weights))
-    return model
-
-
-def restore_model(run: Run, checkpoint, path: str) -> None:
-    """Restore every model variable from ``path`` (a training checkpoint's optimizer slots are
-    not needed), or fail in one line naming the checkpoint and the run's config."""
-    import tensorflow as tf
-
-    try:
-        checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
-    except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:  # IndexError: torn file
-        raise NmtError(f"{path}: checkpoint does not fit the model in "
-                       f"{run.directory / 'config.yaml'} and its tokenizer ({first_line(error)})") from None
 
 
 def make_translator(run: Run, model, sampling=None, changing_weights: bool = False):
@@ -84,7 +27,7 @@ def make_translator(run: Run, model, sampling=None, changing_weights: bool = Fal
     return Translator(model, search_settings(run.config.decode), sampling, changing_weights)
 
 
-def _encode_inputs(run: Run, lines: list[str], first_line: int) -> tuple[list[list[int]], list[int]]:
+def encode_inputs(run: Run, lines: list[str], first_line: int) -> tuple[list[list[int]], list[int]]:
     """Source ids of every line (cut to ``decode.max_input_length`` with a warning naming the
     line, so one odd line cannot take unbounded time or memory) and the indices of the
     non-blank lines, shortest first, so each batch holds similar lengths."""
@@ -114,9 +57,9 @@ def _padded_prefixes(prefix_ids: list[list[int]] | None, chunk: list[int]) -> np
     return pad(rows) if any(rows) else np.zeros((len(rows), 1), np.int32)
 
 
-def _texts(run: Run, output: np.ndarray) -> list[str]:
+def decoded_texts(run: Run, output: np.ndarray) -> list[str]:
     # byte-fallback pieces can decode to line breaks; one input line, one output line
-    return [" ".join(text.splitlines()) for text in run.tgt_vocab.decode(_until_eos(output))]
+    return [" ".join(text.splitlines()) for text in run.tgt_vocab.decode(until_eos(output))]
 
 
 def translate_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
@@ -131,14 +74,14 @@ def scored_lines(run: Run, translator, lines: list[str], beam: int, batch_size: 
     """(translation, score) per line in input order; a blank line gives ("", 0.0).  The score
     is the log-probability (beam search: divided by the length penalty)."""
     batch_size = batch_size or run.config.decode.batch_size
-    encoded, todo = _encode_inputs(run, lines, first_line)
+    encoded, todo = encode_inputs(run, lines, first_line)
     prefix_ids = _prefix_ids(run, prefixes)
     results = [("", 0.0)] * len(lines)
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
         tokens, scores = translator.scored(pad([encoded[i] for i in chunk]), beam,
                                            _padded_prefixes(prefix_ids, chunk))
-        for index, text, score in zip(chunk, _texts(run, tokens), scores):
+        for index, text, score in zip(chunk, decoded_texts(run, tokens), scores):
             results[index] = (text, float(score))
     return results
 
@@ -148,7 +91,7 @@ def nbest_lines(run: Run, translator, lines: list[str], beam: int, count: int, b
     """The ``count`` best (translation, score) of every line, best first, in input order; a
     blank line gives ``count`` empty translations scored 0."""
     batch_size = batch_size or run.config.decode.batch_size
-    encoded, todo = _encode_inputs(run, lines, first_line)
+    encoded, todo = encode_inputs(run, lines, first_line)
     prefix_ids = _prefix_ids(run, prefixes)
     results = [[("", 0.0)] * count for _ in lines]
     for start in range(0, len(todo), batch_size):
@@ -156,7 +99,7 @@ def nbest_lines(run: Run, translator, lines: list[str], beam: int, count: int, b
         tokens, scores = translator.nbest(pad([encoded[i] for i in chunk]), beam,
                                           _padded_prefixes(prefix_ids, chunk))
         for row, index in enumerate(chunk):
-            texts = _texts(run, tokens[row, :count])
+            texts = decoded_texts(run, tokens[row, :count])
             results[index] = list(zip(texts, scores[row, :count].tolist()))
     return results
 
@@ -167,20 +110,20 @@ def aligned_lines(run: Run, translator, lines: list[str], beam: int, batch_size:
     from nmt.alignment import hard_alignment
 
     batch_size = batch_size or run.config.decode.batch_size
-    encoded, todo = _encode_inputs(run, lines, first_line)
+    encoded, todo = encode_inputs(run, lines, first_line)
     results: list[tuple[str, list[tuple[int, int]]]] = [("", [])] * len(lines)
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
         tokens, attention = translator.with_attention(pad([encoded[i] for i in chunk]), beam)
-        outputs = _until_eos(tokens)
-        for row, (index, text) in enumerate(zip(chunk, _texts(run, tokens))):
+        outputs = until_eos(tokens)
+        for row, (index, text) in enumerate(zip(chunk, decoded_texts(run, tokens))):
             source_pieces = [run.src_vocab.piece(i) for i in encoded[index][:-1]]
             target_pieces = [run.tgt_vocab.piece(i) for i in outputs[row] if i]
             results[index] = (text, hard_alignment(attention[row], source_pieces, target_pieces))
     return results
 
 
-def _until_eos(output: np.ndarray) -> list[list[int]]:
+def until_eos(output: np.ndarray) -> list[list[int]]:
     from nmt.vocab import EOS_ID
 
     rows = []

@@ -27,7 +27,7 @@ def test_a_run_starts_from_the_weights_and_tokenizer_of_another(trained_run, tmp
     from nmt.config import load_config
     from nmt.run import open_run
     from nmt.train import Trainer, prepare_run, read_corpora
-    from nmt.translate import load_model
+    from nmt.weights import load_model
 
     config = load_config(save_config(tmp_path, child_config(tmp_path, trained_run)))
     corpora = read_corpora(config)

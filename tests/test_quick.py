@@ -19,8 +19,8 @@ from nmt.model import build_model
 from nmt.quick import QuickModel, QuickTranslator, model_arrays, quick_start
 from nmt.run import open_run
 from nmt.search import Translator
-from nmt.translate import latest_checkpoint, weights_path
 from nmt.vocab import EOS_ID
+from nmt.weights import latest_checkpoint, weights_path
 
 VOCAB = 14
 BASE = ModelConfig(embedding_dim=8, encoder_layers=1, encoder_units=8, decoder_layers=1, decoder_units=16,

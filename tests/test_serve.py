@@ -73,7 +73,8 @@ def test_healthz_says_loading_until_the_model_is_ready(run):
 
 
 def test_translate_predict_and_metrics_answer_as_nmt_translate_does(run, copy_lines):
-    from nmt.translate import load_model, make_translator, nbest_lines, scored_lines
+    from nmt.translate import make_translator, nbest_lines, scored_lines
+    from nmt.weights import load_model
 
     lines = [copy_lines[0], "", copy_lines[1], copy_lines[2]]
     translator = make_translator(run, load_model(run))

@@ -14,7 +14,7 @@ from corpus_fixtures import fake_debian_cache, sentence_pairs
 from helpers import run_cli, save_config, shipped_pairs, tiny_config
 
 from nmt.run import open_run
-from nmt.translate import load_model
+from nmt.weights import load_model
 
 pytestmark = pytest.mark.slow  # each test trains through the CLI: left out by make test-fast
 
