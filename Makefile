@@ -111,8 +111,9 @@ precision: install
 			$$budget train.max_epochs=1000 train.validate_every=100 train.patience=null $(ARGS) || exit 1; \
 	done
 
-# How configs/default.yaml was chosen (docs/training.md#the-default-recipe): its batch size, and
-# Ding's phrases added to its corpus, DEFAULTS_MINUTES of training per run, SEEDS each; the
+# How configs/default.yaml was chosen (docs/training.md#the-default-recipe): its batch size, Ding's
+# phrases added to its corpus, dropout, output size, vocabulary, schedule and rate, DEFAULTS_MINUTES
+# of training per run, SEEDS each; the
 # report, per kind of text, in docs/defaults/ (finished runs are reused, not retrained).
 DEFAULTS_MINUTES ?= 15
 defaults: install
@@ -120,6 +121,12 @@ defaults: install
 		--variant "batch2k: train.batch_tokens=2048" --variant "batch4k:" \
 		--variant "batch8k: train.batch_tokens=8192" \
 		--variant "phrases: data.corpus=debian-de-en-phrases data.train=data/debian-de-en-phrases/train" \
+		--variant "dropout1: model.dropout=0.1" \
+		--variant "tied256: model.attention_units=256 model.tie_embeddings=true" \
+		--variant "vocab4k: tokenizer.vocab_size=4000" \
+		--variant "cosine: train.schedule=cosine" \
+		--variant "cosine-lr5: train.schedule=cosine train.learning_rate=0.005 train.warmup_steps=100" \
+		--variant "lr5: train.learning_rate=0.005 train.warmup_steps=100" \
 		train.max_minutes=$(DEFAULTS_MINUTES) $(ARGS)
 
 # docs/configuration.md from nmt/config.py and configs/default.yaml (a test checks it is current)
