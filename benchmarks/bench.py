@@ -237,8 +237,8 @@ def markdown(results: dict) -> str:
 
 def main() -> int:
     from data_prep.recipes import prepare
-    from nmt.cli import quiet_tensorflow, report_errors
     from nmt.config import load_config
+    from nmt.process import quiet_tensorflow, report_errors
 
     parser = argparse.ArgumentParser(description="training and decoding speed of a config's model on this CPU")
     parser.add_argument("--config", default="configs/bench.yaml", help="experiment YAML (default configs/bench.yaml)")

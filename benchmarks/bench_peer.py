@@ -16,9 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nmt.cli import report_errors
 from nmt.errors import NmtError
 from nmt.files import write_atomic
+from nmt.process import report_errors
 
 HERE = Path(__file__).resolve().parent
 

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 from bench import peer_shapes  # benchmarks/, this script's directory
 
-from nmt.cli import report_errors
 from nmt.config import Config, load_config
 from nmt.errors import NmtError
 from nmt.files import write_atomic
+from nmt.process import report_errors
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = [(beam, batch) for beam in (1, 5) for batch in (1, 64)]
@@ -158,7 +158,7 @@ def main() -> int:
     args = parser.parse_args()
 
     def command() -> None:
-        from nmt.cli import quiet_tensorflow
+        from nmt.process import quiet_tensorflow
 
         for name in ("steps", "rounds", "batch1", "sentences"):
             if getattr(args, name) is not None and getattr(args, name) < 1:

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from nmt.checkpoint import model_checkpoint
 from nmt.errors import NmtError, first_line
+from nmt.model import build_model
 from nmt.run import Run
 from nmt.weights import restore_model
 
@@ -37,8 +38,6 @@ def average_checkpoints(run: Run, count: int) -> str:
     Floating-point weights are averaged; integer state (dropout seeds) is taken
     from the newest checkpoint.
     """
-    from nmt.model import build_model
-
     paths = last_checkpoints(run, count)
     model = build_model(run.src_vocab.size, run.tgt_vocab.size, run.config.model)
     checkpoint = model_checkpoint(model)

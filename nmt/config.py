@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -54,8 +54,8 @@ ATTENTION_NAMES = ("luong_dot", "luong_general", "luong_concat", "bahdanau")
 @dataclass(frozen=True)
 class ModelConfig:
     cell: str = field(default="cifg", metadata=_range(choices=CELL_NAMES))
-    encoder_cell: Optional[str] = field(default=None, metadata=_range(choices=CELL_NAMES))
-    decoder_cell: Optional[str] = field(default=None, metadata=_range(choices=CELL_NAMES))
+    encoder_cell: str | None = field(default=None, metadata=_range(choices=CELL_NAMES))
+    decoder_cell: str | None = field(default=None, metadata=_range(choices=CELL_NAMES))
     embedding_dim: int = field(default=256, metadata=_range(1, 8192))
     encoder_layers: int = field(default=1, metadata=_range(1, 16))
     encoder_units: int = field(default=256, metadata=_range(1, 8192))
@@ -74,8 +74,8 @@ class ModelConfig:
 class TrainConfig:
     batch_tokens: int = field(default=4096, metadata=_range(16, 1_000_000))
     max_epochs: int = field(default=100, metadata=_range(1, 100_000))
-    max_steps: Optional[int] = field(default=None, metadata=_range(1))
-    max_minutes: Optional[float] = field(default=15.0, metadata=_range(0.01))
+    max_steps: int | None = field(default=None, metadata=_range(1))
+    max_minutes: float | None = field(default=15.0, metadata=_range(0.01))
     learning_rate: float = field(default=0.003, metadata=_range(1e-7, 1.0))
     schedule: str = field(default="constant", metadata=_range(choices=SCHEDULES))
     warmup_steps: int = field(default=0, metadata=_range(0, 10_000_000))
@@ -83,13 +83,13 @@ class TrainConfig:
     plateau_patience: int = field(default=2, metadata=_range(1, 1000))
     clip_norm: float = field(default=1.0, metadata=_range(0.0))
     accumulate: int = field(default=1, metadata=_range(1, 1000))
-    init_from: Optional[str] = None
+    init_from: str | None = None
     label_smoothing: float = field(default=0.0, metadata=_range(0.0, 0.99))
     log_every: int = field(default=50, metadata=_range(1))
     checkpoint_every: int = field(default=500, metadata=_range(1))
     keep_checkpoints: int = field(default=3, metadata=_range(1, 1000))
-    validate_every: Optional[int] = field(default=250, metadata=_range(1))
-    patience: Optional[int] = field(default=4, metadata=_range(1))
+    validate_every: int | None = field(default=250, metadata=_range(1))
+    patience: int | None = field(default=4, metadata=_range(1))
     nonfinite_loss: str = field(default="stop", metadata=_range(choices=("stop", "skip")))
     stall_steps: int = field(default=300, metadata=_range(1))
     on_stall: str = field(default="warn", metadata=_range(choices=("warn", "stop")))

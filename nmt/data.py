@@ -40,7 +40,7 @@ class EncodedCorpus:
         self.tgt_ids, self.tgt_offsets = tgt_ids, tgt_offsets
 
     @classmethod
-    def from_lists(cls, sources: list[list[int]], targets: list[list[int]]) -> "EncodedCorpus":
+    def from_lists(cls, sources: list[list[int]], targets: list[list[int]]) -> EncodedCorpus:
         def flat(rows):
             offsets = np.zeros(len(rows) + 1, dtype=np.int64)
             offsets[1:] = np.cumsum([len(row) for row in rows])

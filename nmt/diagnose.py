@@ -24,7 +24,15 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import tensorflow as tf
+
 from nmt.config import Config
+from nmt.data import epoch_dataset, make_arrays, plan_batches
+from nmt.files import write_atomic
+from nmt.step import masked_cross_entropy
+from nmt.train import Trainer, prepare_run, read_corpora
+from nmt.vocab import PAD_ID
 
 SATURATED = 0.99
 
@@ -32,8 +40,6 @@ SATURATED = 0.99
 def teacher_forced_internals(model, source, target_in):
     """Logits, attention weights [batch, tgt, src], attentional vectors and the decoder's
     initial states, running the decoder step by step as search does (any architecture)."""
-    import tensorflow as tf
-
     decoder = model.decoder
     memory, memory_mask, finals = model.encoder(source, training=False)
     keys = decoder.attention.keys(memory)
@@ -44,7 +50,7 @@ def teacher_forced_internals(model, source, target_in):
     attentional, weights = [], []
     for t in range(target_in.shape[1]):
         vector, state, attention = decoder._step(
-            lambda feed: first.project(tf.concat([embedded[:, t], feed], -1)),
+            lambda feed, t=t: first.project(tf.concat([embedded[:, t], feed], -1)),
             state, keys, memory, memory_mask)
         attentional.append(vector)
         weights.append(attention)
@@ -54,12 +60,6 @@ def teacher_forced_internals(model, source, target_in):
 
 def signals(model, batch, unigram_entropy: float) -> dict:
     """The measurements above for one batch (source, target_in, target_out)."""
-    import numpy as np
-    import tensorflow as tf
-
-    from nmt.train import masked_cross_entropy
-    from nmt.vocab import PAD_ID
-
     source, target_in, target_out = batch
     recurrent = {"encoder": [v for v in model.trainable_variables if "encoder" in v.path
                              and v.path.endswith("recurrent_kernel")],
@@ -91,12 +91,6 @@ def signals(model, batch, unigram_entropy: float) -> dict:
 
 def diagnose(config: Config, steps: int, every: int, zero_output_bias: bool) -> list[dict]:
     """Train ``config`` from scratch in a temporary run directory; measure every ``every`` steps."""
-    import numpy as np
-    import tensorflow as tf
-
-    from nmt.data import epoch_dataset, make_arrays, plan_batches
-    from nmt.train import Trainer, prepare_run, read_corpora
-
     with tempfile.TemporaryDirectory(prefix="nmt-diagnose-") as scratch:
         config = replace(config, run_root=scratch)
         corpora = read_corpora(config)
@@ -126,7 +120,5 @@ def diagnose(config: Config, steps: int, every: int, zero_output_bias: bool) -> 
 
 
 def write_report(records: list[dict], path: Path) -> None:
-    from nmt.files import write_atomic
-
     write_atomic(path, "".join(json.dumps(record) + "\n" for record in records))
     print(f"written to {path}", file=sys.stderr)

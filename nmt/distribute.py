@@ -98,26 +98,23 @@ def launch_local_workers(config_path: str, overrides: list[str], workers: int, l
         raise NmtError(f"WORKERS: expected a positive number of workers, got {workers}")
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
     log_dir.mkdir(parents=True, exist_ok=True)
-    processes, logs = [], []
-    for index in range(workers):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}))
-        command = [sys.executable, "-m", "nmt.cli", "train", "--config", config_path, *overrides,
-                   "train.distribute=multi_worker"]
-        log = None if index == 0 else open(log_dir / f"worker-{index}.log", "w", encoding="utf-8")
-        logs.append(log)
-        processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
-    print(f"started {workers} workers on {', '.join(addresses)}; logs of workers 1.. in {log_dir}",
-          file=sys.stderr)
-    try:
-        return _wait_all(processes, log_dir)
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-        for log in logs:
-            if log:
-                log.close()
+    processes = []
+    with contextlib.ExitStack() as logs:
+        for index in range(workers):
+            env = dict(os.environ, TF_CONFIG=json.dumps(
+                {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}))
+            command = [sys.executable, "-m", "nmt.cli", "train", "--config", config_path, *overrides,
+                       "train.distribute=multi_worker"]
+            log = logs.enter_context(open(log_dir / f"worker-{index}.log", "w", encoding="utf-8")) if index else None
+            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+        print(f"started {workers} workers on {', '.join(addresses)}; logs of workers 1.. in {log_dir}",
+              file=sys.stderr)
+        try:
+            return _wait_all(processes, log_dir)
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
 
 
 def _wait_all(processes: list[subprocess.Popen], log_dir: Path) -> int:

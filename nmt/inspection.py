@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import tensorflow as tf
 
@@ -61,10 +62,8 @@ def inspect_sentence(run: Run, model, translator, text: str, beam: int, path: Pa
 
 
 def draw(source_labels, target_labels, gates, attention, path: Path, title: str) -> None:
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - only after the backend is chosen
 
     rows = len(gates)
     attention_height = 0.45 * len(target_labels) + 1

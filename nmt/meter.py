@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import tensorflow as tf
+
 
 class TrainingMeter:
     """Training seconds between updates, and loss and target tokens/s per progress window."""
@@ -65,6 +67,27 @@ class TrainingMeter:
         self._window_start, self._window_loss, self._window_tokens = time.perf_counter(), 0.0, 0.0
 
 
+def format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def log_progress(writer, epoch: int, step: int, total: int, loss: float, tokens_per_second: float,
+                 rate: float, elapsed: float, max_minutes: float | None) -> None:
+    """One progress line on stderr (with the time left) and its scalars in TensorBoard."""
+    remaining = elapsed / max(step, 1) * max(total - step, 0)
+    if max_minutes:
+        remaining = min(remaining, max_minutes * 60 - elapsed)
+    print(f"epoch {epoch} step {step}/{total} | loss {loss:.3f} | lr {rate:.3g} | "
+          f"{tokens_per_second:,.0f} tok/s | {format_duration(elapsed)} elapsed | "
+          f"ETA {format_duration(remaining)}", file=sys.stderr, flush=True)
+    with writer.as_default(step=step):
+        tf.summary.scalar("train/loss", loss)
+        tf.summary.scalar("train/target_tokens_per_second", tokens_per_second)
+        tf.summary.scalar("train/learning_rate", rate)
+
+
 class ValidationLog:
     """Where each validation goes: ``validations.jsonl`` (chief only), TensorBoard, stderr."""
 
@@ -72,8 +95,6 @@ class ValidationLog:
         self.path, self.writer = path, writer
 
     def write(self, record: dict, improved: bool, seconds: float, example: str) -> None:
-        import tensorflow as tf
-
         if self.path is not None:
             with open(self.path, "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")

@@ -23,6 +23,7 @@ Everything else - ensembles, sampling, scores, n-best lists, prefixes, alignment
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -137,10 +138,8 @@ def keep_for_quick_start(run: Run, weights: str, checkpoint: str, model) -> None
     a run directory that cannot be written to just gets no quick start."""
     if not supported(run.config) or _archived_checkpoint(run, weights) == _checkpoint_name(run, checkpoint):
         return
-    try:
+    with contextlib.suppress(OSError):
         save_archive(run, weights, checkpoint, model)
-    except OSError:
-        pass
 
 
 # ---------------------------------------------------------------- the model in NumPy

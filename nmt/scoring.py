@@ -14,6 +14,7 @@ import sys
 from typing import NamedTuple, TextIO
 
 import numpy as np
+import tensorflow as tf
 
 from nmt.data import pad
 from nmt.run import Run
@@ -32,8 +33,6 @@ class PairScore(NamedTuple):
 def score_batch(model, source: np.ndarray, target: np.ndarray):
     """Summed log-probabilities [batch] and token counts [batch] of padded target ids
     (each row ending with EOS) given padded source ids."""
-    import tensorflow as tf
-
     target_in = np.concatenate([np.full((len(target), 1), BOS_ID, np.int32), target[:, :-1]], axis=1)
     logits = model((tf.constant(source), tf.constant(target_in)), training=False)
     log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))

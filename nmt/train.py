@@ -11,18 +11,30 @@ from __future__ import annotations
 import math
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+import keras
+import tensorflow as tf
+
+from nmt.checkpoint import RunCheckpoints
 from nmt.config import Config, dump_config, load_config
 from nmt.corpus import count_parallel, iter_parallel, parallel_paths, read_parallel
-from nmt.errors import NmtError, first_line
+from nmt.data import EncodedCorpus, encode_to_disk, epoch_dataset, epoch_size, open_encoded
+from nmt.distribute import is_chief, make_strategy
+from nmt.errors import NmtError
+from nmt.evaluate import score
 from nmt.files import write_atomic
 from nmt.machine import compute_precision
-from nmt.meter import TrainingMeter, ValidationLog
+from nmt.meter import TrainingMeter, ValidationLog, format_duration, log_progress
+from nmt.model import build_model
 from nmt.run import Run, create_run, open_run, parent_run
+from nmt.schedule import Budget, learning_rate
+from nmt.step import APPLIED, SKIPPED, DevLoss, GradientAccumulator, TrainStep
+from nmt.translate import make_translator, translate_lines
+from nmt.weights import latest_checkpoint, weights_path
+
+STALL_RATIO = 0.9  # train.stall_steps updates in, a learning run's loss is below this x unigram entropy
 
 
 @dataclass
@@ -58,8 +70,6 @@ def encoded_training_corpus(run: Run, writer: bool = True):
     the tokenizer or ``data.max_length`` change.  Only one process writes them
     (``writer``, the chief in multi-worker training); the others wait for them.
     """
-    from nmt.data import encode_to_disk, open_encoded
-
     config = run.config
     files = parallel_paths(config.data.train, config.data.src_lang, config.data.tgt_lang)
     fingerprint = {"files": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
@@ -100,8 +110,6 @@ def _check_accumulation_kept(config: Config) -> None:
     """Refuse to switch gradient accumulation on or off in a run that has checkpoints: those of
     ``train.accumulate`` above 1 hold the gradient sums of an unfinished group, those of 1 do not,
     so neither restores into the other."""
-    from nmt.weights import latest_checkpoint
-
     stored = load_config(config.run_dir / "config.yaml").train.accumulate
     wanted = config.train.accumulate
     if (stored > 1) != (wanted > 1) and latest_checkpoint(config.run_dir / "checkpoints"):
@@ -128,103 +136,15 @@ def prepare_run(config: Config, corpora: Corpora) -> Run:
     return open_run(config.run_dir, config)
 
 
-def masked_cross_entropy(logits, targets, label_smoothing: float = 0.0):
-    """Summed token cross-entropy over non-padding targets, and the number of such tokens.
-
-    With label smoothing e the target distribution is (1 - e) on the reference
-    token plus e spread uniformly over the vocabulary, whose cross-entropy is
-    ``logsumexp(logits) - mean(logits)``.  The reference-token part is TensorFlow's
-    fused softmax cross-entropy, which makes one pass over the [batch, time,
-    vocabulary] logits and has its gradient ready from that same pass.
-    """
-    import tensorflow as tf
-
-    from nmt.vocab import PAD_ID
-
-    mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
-    logits = tf.cast(logits, tf.float32)
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
-    if label_smoothing:
-        uniform = tf.reduce_logsumexp(logits, -1) - tf.reduce_mean(logits, -1)
-        losses = (1 - label_smoothing) * losses + label_smoothing * uniform
-    return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
-
-
-# outcomes of a training batch
-ACCUMULATED, APPLIED, SKIPPED = 0, 1, 2
-STALL_RATIO = 0.9  # train.stall_steps updates in, a learning run's loss is below this x unigram entropy
-
-
-class GradientAccumulator:
-    """Sums of the gradients of a group of batches (``train.accumulate``), in the checkpoint.
-
-    Each batch's gradient is of its mean token loss, so it is weighted by its token
-    count here and the group's sum divided by the group's tokens: the update is the
-    one of a single batch as large as the whole group.
-    """
-
-    def __init__(self, variables, strategy):
-        import tensorflow as tf
-
-        with strategy.scope():
-            self.sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-        self.loss = tf.Variable(0.0, trainable=False)
-        self.tokens = tf.Variable(0.0, trainable=False)
-        self.batches = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    def variables(self) -> dict:
-        return {"accumulated_gradients": self.sums, "accumulated_loss": self.loss,
-                "accumulated_tokens": self.tokens, "accumulated_batches": self.batches}
-
-    def is_last_batch(self, group_size: int) -> bool:
-        """Whether the next batch completes the group."""
-        return int(self.batches) + 1 >= group_size
-
-    def add(self, loss_sum, gradients, tokens) -> None:
-        for total, gradient in zip(self.sums, gradients):
-            total.assign_add(gradient * tokens)
-        self.loss.assign_add(loss_sum)
-        self.tokens.assign_add(tokens)
-        self.batches.assign_add(1)
-
-    def totals(self):
-        """The group's summed loss and the gradients of its mean token loss."""
-        return self.loss.read_value(), [total / self.tokens for total in self.sums]
-
-    def reset(self) -> None:
-        import tensorflow as tf
-
-        for total in self.sums:
-            total.assign(tf.zeros_like(total))
-        self.loss.assign(0.0)
-        self.tokens.assign(0.0)
-        self.batches.assign(0)
-
-
 def _raise_interrupt(signum, frame) -> None:
     """SIGTERM (as sent by schedulers and `kill`) stops training like Ctrl-C: checkpoint first."""
     raise KeyboardInterrupt
-
-
-def _format_duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 class Trainer:
     """Owns the model, optimizer, checkpoints and the loop over epochs."""
 
     def __init__(self, run: Run, corpora: Corpora, strategy=None):
-        import keras
-        import tensorflow as tf
-
-        from nmt.checkpoint import model_checkpoint, training_checkpoint
-        from nmt.data import EncodedCorpus, epoch_size, plan_batches
-        from nmt.distribute import is_chief
-        from nmt.model import build_model
-        from nmt.translate import make_translator
-
         self.run, self.config = run, run.config
         train_cfg = self.config.train
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -232,9 +152,6 @@ class Trainer:
         keras.utils.set_random_seed(self.config.seed)
         self.corpus = encoded_training_corpus(run, writer=self.chief)
         self.dev_sources, self.dev_references = corpora.dev
-        self.dev_corpus = EncodedCorpus.from_lists(run.src_vocab.encode(self.dev_sources),
-                                                   run.tgt_vocab.encode(self.dev_references))
-        self.dev_batches = plan_batches(self.dev_corpus, train_cfg.batch_tokens, 0, 0)
         with self.strategy.scope():  # weights and optimizer slots mirrored on every replica
             self.model = build_model(run.src_vocab.size, run.tgt_vocab.size, self.config.model,
                                      compute_precision(train_cfg.precision))
@@ -251,19 +168,17 @@ class Trainer:
         self.halvings = tf.Variable(0, dtype=tf.int64, trainable=False)  # of the plateau schedule
         self.accumulator = (GradientAccumulator(self.model.trainable_variables, self.strategy)
                             if train_cfg.accumulate > 1 else None)
-        self.checkpoint = training_checkpoint(
-            self.model, self.optimizer, step=self.step, epoch=self.epoch,
-            batch_in_epoch=self.batch_in_epoch, elapsed=self.elapsed,
-            best_score=self.best_score, bad_validations=self.bad_validations,
-            halvings=self.halvings, **(self.accumulator.variables() if self.accumulator else {}))
-        # every worker takes part in a save; only the chief's lands in the run directory
-        self.scratch = None if self.chief else tempfile.TemporaryDirectory(prefix="nmt-worker-")
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, str(run.checkpoints if self.chief else Path(self.scratch.name, "ckpt")),
-            max_to_keep=train_cfg.keep_checkpoints)
-        self.best_manager = tf.train.CheckpointManager(
-            model_checkpoint(self.model), str(run.best if self.chief else Path(self.scratch.name, "best")),
-            max_to_keep=1)
+        counters = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                    "elapsed": self.elapsed, "best_score": self.best_score,
+                    "bad_validations": self.bad_validations, "halvings": self.halvings,
+                    **(self.accumulator.variables() if self.accumulator else {})}
+        self.checkpoints = RunCheckpoints(run, self.model, self.optimizer, counters, self.chief,
+                                          train_cfg.keep_checkpoints)
+        self.train_step = TrainStep(self.model, self.optimizer, self.strategy, self.accumulator,
+                                    train_cfg.label_smoothing)
+        self.dev_loss = DevLoss(self.model, EncodedCorpus.from_lists(run.src_vocab.encode(self.dev_sources),
+                                                                     run.tgt_vocab.encode(self.dev_references)),
+                                train_cfg.batch_tokens)
         self.translator = make_translator(run, self.model, changing_weights=True)
         self.writer = (tf.summary.create_file_writer(str(run.directory / "tensorboard")) if self.chief
                        else tf.summary.create_noop_writer())
@@ -271,143 +186,29 @@ class Trainer:
         self.steps_per_epoch = max(1, self.batches_per_epoch // train_cfg.accumulate)
         self.unigram_entropy = self.corpus.target_unigram_entropy()
         self.stall_checked = False
-        batch_spec = [tf.TensorSpec([None, None], tf.int32)] * 3
-        self.train_step = tf.function(self._train_step, input_signature=[
-            *batch_spec, tf.TensorSpec([], tf.float64), tf.TensorSpec([], tf.float32),
-            tf.TensorSpec([], tf.bool)])
-        self.eval_step = tf.function(self._eval_step, input_signature=batch_spec)
+        self.rate = 0.0  # of the latest batch
+        self.validated_at = -1  # the step of the latest validation
         self.meter = TrainingMeter()
         self.validation_log = ValidationLog(run.directory / "validations.jsonl" if self.chief else None,
                                             self.writer)
 
-    def _train_step(self, source, target_in, target_out, elapsed, learning_rate, last_of_group):
-        """One batch at ``learning_rate``, split across the strategy's replicas.
-
-        Without accumulation every batch is one update.  With ``train.accumulate``
-        N, the batch's gradients are added to the group's sums and the update is
-        applied with the last batch of the group (``last_of_group``).  Returns the
-        summed loss, the number of target tokens, the outcome (ACCUMULATED,
-        APPLIED, or SKIPPED when the loss or gradients were not finite) and the
-        chief's ``elapsed`` seconds, so that every worker takes the same
-        time-budget decision.
-        """
-        import tensorflow as tf
-
-        from nmt.vocab import PAD_ID
-
-        tokens = tf.reduce_sum(tf.cast(tf.not_equal(target_out, PAD_ID), tf.float32))
-        replicas = self.strategy.num_replicas_in_sync
-        variables = self.model.trainable_variables
-        if replicas == 1:
-            loss_sum, gradients = self._replica_gradients(source, target_in, target_out, tokens)
-        else:
-            per_replica = self.strategy.run(self._replica_shard,
-                                            args=(source, target_in, target_out, tokens, elapsed))
-            loss_sum, flat, elapsed = (self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-                                       for value in per_replica)
-            sizes = [tf.size(v) for v in variables]
-            gradients = [tf.reshape(g, v.shape) for g, v in zip(tf.split(flat, sizes), variables)]
-        if self.accumulator is None:
-            return loss_sum, tokens, self._apply_if_finite(loss_sum, gradients, learning_rate), elapsed
-        self.accumulator.add(loss_sum, gradients, tokens)
-
-        def apply_group() -> tf.Tensor:
-            group_loss, group_gradients = self.accumulator.totals()
-            outcome = self._apply_if_finite(group_loss, group_gradients, learning_rate)
-            self.accumulator.reset()
-            return outcome
-
-        return loss_sum, tokens, tf.cond(last_of_group, apply_group, lambda: tf.constant(ACCUMULATED)), elapsed
-
-    def _apply_if_finite(self, loss_sum, gradients, learning_rate):
-        """Apply ``gradients`` unless they or the loss are NaN or inf, which would poison every weight."""
-        import tensorflow as tf
-
-        finite = tf.math.is_finite(loss_sum) & tf.math.is_finite(tf.linalg.global_norm(gradients))
-
-        def apply() -> tf.Tensor:
-            self.optimizer.learning_rate = learning_rate
-            self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
-            return tf.constant(APPLIED)
-
-        return tf.cond(finite, apply, lambda: tf.constant(SKIPPED))
-
-    def _replica_gradients(self, source, target_in, target_out, global_tokens):
-        """Summed loss of these sentences and the gradient of (that sum / all tokens of the batch)."""
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            logits = self.model((source, target_in), training=True)
-            loss_sum, _ = masked_cross_entropy(logits, target_out, self.config.train.label_smoothing)
-            loss = loss_sum / global_tokens
-        return loss_sum, tape.gradient(loss, self.model.trainable_variables)
-
-    def _replica_shard(self, source, target_in, target_out, global_tokens, elapsed):
-        """Replica r of n: sentences r, r + n, ...; gradients flattened into one all-reduce."""
-        import tensorflow as tf
-
-        context = tf.distribute.get_replica_context()
-        index, count = context.replica_id_in_sync_group, context.num_replicas_in_sync
-        rows = tf.range(index, tf.shape(source)[0], count)
-        loss_sum, gradients = self._replica_gradients(
-            *(tf.gather(t, rows) for t in (source, target_in, target_out)), global_tokens)
-        flat = tf.concat([tf.reshape(tf.convert_to_tensor(g), [-1]) for g in gradients], axis=0)
-        chief_elapsed = tf.where(tf.equal(index, 0), elapsed, tf.zeros_like(elapsed))
-        return loss_sum, flat, chief_elapsed
-
     def restore(self) -> None:
-        """Continue from the chief's latest checkpoint (every worker reads the same one)."""
-        import tensorflow as tf
-
-        latest = tf.train.latest_checkpoint(str(self.run.checkpoints))
-        if latest is None:
-            if self.config.train.init_from:
-                self._start_from(parent_run(self.config))
-            return
-        try:
-            self.checkpoint.restore(latest).assert_consumed()
-        except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:
-            raise NmtError(f"{latest}: checkpoint does not fit the model in "
-                           f"{self.run.directory / 'config.yaml'} ({first_line(error)})") from None
-        print(f"resuming {self.run.directory} from step {int(self.step)} "
-              f"(epoch {int(self.epoch) + 1}, batch {int(self.batch_in_epoch)})", file=sys.stderr)
-
-    def _start_from(self, parent: Run) -> None:
-        """Load the weights of ``train.init_from`` (its best checkpoint, else its latest); the
-        optimizer, step counter and budget start afresh."""
-        import tensorflow as tf
-
-        from nmt.checkpoint import by_path
-        from nmt.weights import weights_path
-
-        path = weights_path(parent, "best")
-        weights = {key: variable for key, variable in by_path(self.model.variables).items()
-                   if not key.startswith("seed_generator")}  # dropout states are not weights
-        try:
-            tf.train.Checkpoint(model=weights).restore(path).assert_existing_objects_matched().expect_partial()
-        except (ValueError, AssertionError, IndexError, tf.errors.OpError) as error:
-            raise NmtError(f"train.init_from: {path} does not fit the model of this config "
-                           f"({first_line(error)})") from None
-        print(f"starting from the weights of {path}", file=sys.stderr)
+        """Continue from the latest checkpoint, or start from ``train.init_from``'s weights."""
+        if self.checkpoints.restore_latest():
+            print(f"resuming {self.run.directory} from step {int(self.step)} "
+                  f"(epoch {int(self.epoch) + 1}, batch {int(self.batch_in_epoch)})", file=sys.stderr)
+        elif self.config.train.init_from:
+            parent = parent_run(self.config)
+            self.checkpoints.start_from(parent)
+            print(f"starting from the weights of {weights_path(parent, 'best')}", file=sys.stderr)
 
     def save(self) -> None:
-        """Write a checkpoint; TensorFlow writes it under a temporary name and updates the
-        ``checkpoint`` index last, so a failed or killed save leaves the previous one current."""
-        import tensorflow as tf
-
-        try:
-            self.manager.save(checkpoint_number=int(self.step))
-        except (OSError, tf.errors.OpError) as error:
-            raise NmtError(f"{self.run.checkpoints}: cannot write a checkpoint at step {int(self.step)} "
-                           f"({first_line(error)}); the previous checkpoint "
-                           f"({self.manager.latest_checkpoint or 'none'}) is intact") from None
+        self.checkpoints.save(int(self.step))
 
     def learning_rate(self) -> float:
         """The rate of the next update, from the checkpointed step, time and halvings alone.
 
         ``elapsed`` is the chief's time after the previous update, the same on every worker."""
-        from nmt.schedule import Budget, learning_rate
-
         cfg = self.config.train
         budget = Budget(self.total_steps(), cfg.max_minutes * 60 if cfg.max_minutes else None)
         return learning_rate(cfg.schedule, cfg.learning_rate, int(self.step) + 1,
@@ -426,25 +227,9 @@ class Trainer:
                 or cfg.max_minutes is not None and float(self.elapsed) >= cfg.max_minutes * 60
                 or cfg.patience is not None and int(self.bad_validations) >= cfg.patience)
 
-    def dev_loss(self) -> float:
-        """Per-token cross-entropy on the dev set (without label smoothing)."""
-        from nmt.data import make_arrays
-
-        total, tokens = 0.0, 0.0
-        for indices in self.dev_batches:
-            loss_sum, count = self.eval_step(*make_arrays(self.dev_corpus, indices))
-            total, tokens = total + float(loss_sum), tokens + float(count)
-        return total / max(tokens, 1.0)
-
-    def _eval_step(self, source, target_in, target_out):
-        return masked_cross_entropy(self.model((source, target_in), training=False), target_out)
-
     def validate(self) -> float:
         """Dev loss and greedy dev BLEU; keeps the best model and counts validations without
         improvement (for ``train.patience`` and the plateau schedule)."""
-        from nmt.evaluate import score
-        from nmt.translate import translate_lines
-
         started = time.perf_counter()
         dev_loss = self.dev_loss()
         hypotheses = translate_lines(self.run, self.translator, self.dev_sources, beam=1)
@@ -461,7 +246,7 @@ class Trainer:
         if improved:
             self.best_score.assign(bleu)
             self.bad_validations.assign(0)
-            self.best_manager.save(checkpoint_number=int(self.step))
+            self.checkpoints.save_best(int(self.step))
         else:
             self.bad_validations.assign_add(1)
         self.validation_log.write(record, improved, time.perf_counter() - started, hypotheses[0])
@@ -501,68 +286,13 @@ class Trainer:
 
     def fit(self) -> None:
         """Train until the budget in ``train.*`` is used up, validating and checkpointing."""
-        import tensorflow as tf
-
-        from nmt.data import epoch_dataset
-
-        cfg = self.config.train
         self.restore()
-        total = self.total_steps()
-        replicas = self.strategy.num_replicas_in_sync
-        group = (f" ({self.steps_per_epoch} updates of {cfg.accumulate} batches)"
-                 if cfg.accumulate > 1 else "")
-        if cfg.precision == "auto":
-            print(f"train.precision auto: {compute_precision('auto')} on this CPU", file=sys.stderr)
-        print(f"training {self.model.count_params():,} parameters on {len(self.corpus)} pairs, "
-              f"{self.batches_per_epoch} batches per epoch{group}, up to {total} steps"
-              f"{f', batches split across {replicas} replicas' if replicas > 1 else ''}", file=sys.stderr)
-        validated_at = -1
+        self._announce()
         self.meter.pause_ended(new_window=True)
         previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             while not self.out_of_budget():
-                dataset = epoch_dataset(self.corpus, cfg.batch_tokens, self.config.seed,
-                                        int(self.epoch), skip=int(self.batch_in_epoch))
-                for source, target_in, target_out in dataset:
-                    # training time so far, up to this step (the chief's, under multi_worker)
-                    local = float(self.elapsed) + self.meter.seconds_since_tick()
-                    rate = self.learning_rate()
-                    last_of_group = self.accumulator is None or self.accumulator.is_last_batch(cfg.accumulate)
-                    loss_sum, tokens, outcome, elapsed = self.train_step(
-                        source, target_in, target_out, tf.constant(local, tf.float64),
-                        tf.constant(rate, tf.float32), tf.constant(last_of_group))
-                    self.elapsed.assign(float(elapsed))
-                    loss_sum, tokens = float(loss_sum), float(tokens)
-                    if outcome == SKIPPED:
-                        self._nonfinite(loss_sum / tokens)
-                    self.batch_in_epoch.assign_add(1)
-                    if math.isfinite(loss_sum):
-                        self.meter.count(loss_sum, tokens)
-                    if outcome != APPLIED:
-                        continue
-                    self.step.assign_add(1)
-                    step = int(self.step)
-                    if step % cfg.log_every == 0:
-                        loss, speed = self.meter.close_window()
-                        self._log(loss, speed, total, rate)
-                        self._check_stall(loss)
-                    if step % cfg.checkpoint_every == 0:
-                        self.save()
-                        self.meter.pause_ended()  # saving is not training time
-                    if cfg.validate_every and step % cfg.validate_every == 0:
-                        self.validate()
-                        validated_at = step
-                        self.meter.pause_ended(new_window=True)
-                    if self.out_of_budget():
-                        break
-                else:
-                    self.epoch.assign_add(1)
-                    self.batch_in_epoch.assign(0)
-                    if not cfg.validate_every:
-                        self.validate()
-                        validated_at = int(self.step)
-                    self.save()
-                    self.meter.pause_ended(new_window=True)
+                self._train_epoch()
                 self.meter.pause_ended()  # setting up the next epoch's batches
         except KeyboardInterrupt:
             self.save()
@@ -570,12 +300,74 @@ class Trainer:
                            f"{self.run.checkpoints}; run the same command again to resume") from None
         finally:
             signal.signal(signal.SIGTERM, previous_handler)
-        if validated_at != int(self.step):
+        if self.validated_at != int(self.step):
             self.validate()
         self.save()
         print(f"training done at step {int(self.step)} after "
-              f"{_format_duration(float(self.elapsed))}; best dev BLEU {float(self.best_score):.2f}",
+              f"{format_duration(float(self.elapsed))}; best dev BLEU {float(self.best_score):.2f}",
               file=sys.stderr)
+
+    def _announce(self) -> None:
+        cfg = self.config.train
+        replicas = self.strategy.num_replicas_in_sync
+        group = f" ({self.steps_per_epoch} updates of {cfg.accumulate} batches)" if cfg.accumulate > 1 else ""
+        if cfg.precision == "auto":
+            print(f"train.precision auto: {compute_precision('auto')} on this CPU", file=sys.stderr)
+        print(f"training {self.model.count_params():,} parameters on {len(self.corpus)} pairs, "
+              f"{self.batches_per_epoch} batches per epoch{group}, up to {self.total_steps()} steps"
+              f"{f', batches split across {replicas} replicas' if replicas > 1 else ''}", file=sys.stderr)
+
+    def _train_epoch(self) -> None:
+        """The rest of the current epoch (from ``batch_in_epoch``), or up to the end of the budget."""
+        cfg = self.config.train
+        dataset = epoch_dataset(self.corpus, cfg.batch_tokens, self.config.seed, int(self.epoch),
+                                skip=int(self.batch_in_epoch))
+        for batch in dataset:
+            if self._train_batch(batch) == APPLIED:
+                self._after_update()
+                if self.out_of_budget():
+                    return
+        self.epoch.assign_add(1)
+        self.batch_in_epoch.assign(0)
+        if not cfg.validate_every:
+            self.validate()
+            self.validated_at = int(self.step)
+        self.save()
+        self.meter.pause_ended(new_window=True)
+
+    def _train_batch(self, batch) -> int:
+        """One batch through the compiled step; returns its outcome."""
+        local = float(self.elapsed) + self.meter.seconds_since_tick()  # the chief's under multi_worker
+        self.rate = self.learning_rate()
+        last_of_group = self.accumulator is None or self.accumulator.is_last_batch(self.config.train.accumulate)
+        loss_sum, tokens, outcome, elapsed = self.train_step(
+            *batch, tf.constant(local, tf.float64), tf.constant(self.rate, tf.float32), tf.constant(last_of_group))
+        self.elapsed.assign(float(elapsed))
+        loss_sum, tokens = float(loss_sum), float(tokens)
+        if outcome == SKIPPED:
+            self._nonfinite(loss_sum / tokens)
+        self.batch_in_epoch.assign_add(1)
+        if math.isfinite(loss_sum):
+            self.meter.count(loss_sum, tokens)
+        return int(outcome)
+
+    def _after_update(self) -> None:
+        """Count the update; log, checkpoint and validate when their turn has come."""
+        cfg = self.config.train
+        self.step.assign_add(1)
+        step = int(self.step)
+        if step % cfg.log_every == 0:
+            loss, speed = self.meter.close_window()
+            log_progress(self.writer, int(self.epoch) + 1, step, self.total_steps(), loss, speed, self.rate,
+                         float(self.elapsed), cfg.max_minutes)
+            self._check_stall(loss)
+        if step % cfg.checkpoint_every == 0:
+            self.save()
+            self.meter.pause_ended()  # saving is not training time
+        if cfg.validate_every and step % cfg.validate_every == 0:
+            self.validate()
+            self.validated_at = step
+            self.meter.pause_ended(new_window=True)
 
     def _nonfinite(self, loss: float) -> None:
         """A batch gave a NaN/inf loss or gradient (nothing was updated): stop or skip it."""
@@ -584,32 +376,14 @@ class Trainer:
             print(f"warning: non-finite loss ({loss}) at {where}; batch skipped "
                   f"(train.nonfinite_loss=skip)", file=sys.stderr)
             return
-        latest = self.manager.latest_checkpoint or "none yet"
+        latest = self.checkpoints.latest.latest_checkpoint or "none yet"
         raise NmtError(f"non-finite loss ({loss}) at {where}; stopped without saving, the last "
                        f"checkpoint ({latest}) is intact. Lower train.learning_rate or set "
                        f"train.nonfinite_loss=skip")
 
-    def _log(self, loss: float, tokens_per_second: float, total: int, rate: float) -> None:
-        import tensorflow as tf
-
-        step = int(self.step)
-        elapsed = float(self.elapsed)
-        remaining = elapsed / max(step, 1) * max(total - step, 0)
-        if self.config.train.max_minutes:
-            remaining = min(remaining, self.config.train.max_minutes * 60 - elapsed)
-        print(f"epoch {int(self.epoch) + 1} step {step}/{total} | loss {loss:.3f} | lr {rate:.3g} | "
-              f"{tokens_per_second:,.0f} tok/s | {_format_duration(elapsed)} elapsed | "
-              f"ETA {_format_duration(remaining)}", file=sys.stderr, flush=True)
-        with self.writer.as_default(step=step):
-            tf.summary.scalar("train/loss", loss)
-            tf.summary.scalar("train/target_tokens_per_second", tokens_per_second)
-            tf.summary.scalar("train/learning_rate", rate)
-
 
 def train(config: Config) -> Run:
     """Train (resuming) as the chief or the only process, or as one of several workers."""
-    from nmt.distribute import is_chief, make_strategy
-
     strategy = make_strategy(config.train.distribute)  # before any other TensorFlow op
     corpora = read_corpora(config)
     if is_chief(config.train.distribute):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -251,10 +252,8 @@ def repl(run: Run, translator, beam: int, history_file: Path, tensorflow) -> Non
     ``(run, model, translator)`` (loading it on first use when ``translator`` is NumPy's)."""
     import readline
 
-    try:
+    with contextlib.suppress(OSError):
         readline.read_history_file(history_file)
-    except OSError:
-        pass
     print(f"nmt {run.config.data.src_lang}->{run.config.data.tgt_lang} ({run.directory}), "
           f"beam {beam}. :help for commands.", file=sys.stderr)
     last = ""
@@ -295,7 +294,5 @@ def repl(run: Run, translator, beam: int, history_file: Path, tensorflow) -> Non
         except KeyboardInterrupt:
             print(file=sys.stderr)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 readline.write_history_file(history_file)
-            except OSError:
-                pass

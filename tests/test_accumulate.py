@@ -58,12 +58,12 @@ def test_accumulated_gradients_equal_those_of_one_batch_as_large_as_the_group(tm
     assert len({b[0].shape for b in batches}) > 1, "batches of different shapes make the test stronger"
     for batch in batches:
         tokens = tf.reduce_sum(tf.cast(batch[2] != PAD_ID, tf.float32))
-        loss_sum, gradients = trainer._replica_gradients(*batch, tokens)
+        loss_sum, gradients = trainer.train_step.replica_gradients(*batch, tokens)
         trainer.accumulator.add(loss_sum, gradients, tokens)
     group_loss, group_gradients = trainer.accumulator.totals()
 
     big = joined(batches)
-    big_loss, big_gradients = trainer._replica_gradients(
+    big_loss, big_gradients = trainer.train_step.replica_gradients(
         *big, tf.reduce_sum(tf.cast(big[2] != PAD_ID, tf.float32)))
     np.testing.assert_allclose(float(group_loss), float(big_loss), rtol=1e-5)
     for got, expected, variable in zip(group_gradients, big_gradients, trainer.model.trainable_variables):
@@ -72,7 +72,7 @@ def test_accumulated_gradients_equal_those_of_one_batch_as_large_as_the_group(tm
 
 
 def test_updates_of_accumulated_groups_equal_updates_of_joined_batches(tmp_path):
-    from nmt.train import ACCUMULATED, APPLIED
+    from nmt.step import ACCUMULATED, APPLIED
 
     grouped, single = trainer_for(tmp_path, 2), trainer_for(tmp_path, 1)
     batches = first_batches(grouped, 6)

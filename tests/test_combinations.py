@@ -12,7 +12,7 @@ from nmt.config import ATTENTION_NAMES, ModelConfig, SearchSettings
 from nmt.data import pad
 from nmt.model import build_model
 from nmt.search import Translator
-from nmt.train import masked_cross_entropy
+from nmt.step import masked_cross_entropy
 from nmt.vocab import BOS_ID, EOS_ID
 
 pytestmark = pytest.mark.slow  # trains several models or processes: left out by make test-fast

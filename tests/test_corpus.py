@@ -15,7 +15,7 @@ def make(tmp_path, de: bytes, en: bytes) -> str:
 
 
 def test_reads_aligned_lines(tmp_path):
-    prefix = make(tmp_path, "Guten Tag.\r\nDanke.\n".encode(), b"Good day.\nThanks.\n")
+    prefix = make(tmp_path, b"Guten Tag.\r\nDanke.\n", b"Good day.\nThanks.\n")
     assert read_parallel(prefix, "de", "en") == (["Guten Tag.", "Danke."], ["Good day.", "Thanks."])
 
 

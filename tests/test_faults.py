@@ -43,7 +43,7 @@ def indexed_step(checkpoints: Path) -> int | None:
 
 
 def start_training(config_path: Path, log: Path) -> subprocess.Popen:
-    handle = open(log, "a")
+    handle = open(log, "a")  # noqa: SIM115 - the child writes to it; the test's tmp_path removes it
     return subprocess.Popen([sys.executable, "-c", SLOW_INDEX_WRITES, "train", "--config", str(config_path)],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=handle)
 
@@ -71,11 +71,11 @@ def test_sigkill_at_random_points_always_resumes_from_a_complete_checkpoint(tmp_
     for kill in range(6):
         process = start_training(path, log)
         if kill in (0, 3):  # inside a checkpoint write
-            assert wait_for(lambda: (checkpoints / "WRITING").exists()
+            assert wait_for(lambda previous=previous: (checkpoints / "WRITING").exists()
                             and (indexed_step(checkpoints) or 0) > previous, process)
         else:  # anywhere: after a random number of further steps
             target = previous + rng.randint(4, 40)
-            wait_for(lambda: (indexed_step(checkpoints) or 0) >= target, process)
+            wait_for(lambda target=target: (indexed_step(checkpoints) or 0) >= target, process)
             time.sleep(rng.uniform(0, 0.5))
         process.send_signal(signal.SIGKILL)
         process.wait()

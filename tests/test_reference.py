@@ -27,7 +27,7 @@ from nmt.cells import CELLS
 from nmt.config import ATTENTION_NAMES, ModelConfig
 from nmt.model import build_model
 from nmt.recurrent import run_recurrence
-from nmt.train import masked_cross_entropy
+from nmt.step import masked_cross_entropy
 from nmt.vocab import PAD_ID
 
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}

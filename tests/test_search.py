@@ -14,7 +14,7 @@ from nmt.config import ModelConfig, SearchSettings
 from nmt.data import pad
 from nmt.model import build_model
 from nmt.search import Translator, beam_search, greedy_search, top_k
-from nmt.train import masked_cross_entropy
+from nmt.step import masked_cross_entropy
 from nmt.vocab import BOS_ID, EOS_ID
 
 SYMBOLS = range(4, 14)
