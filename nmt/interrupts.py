@@ -6,6 +6,12 @@ signals only when ``select()`` is interrupted.  A SIGINT that lands while readli
 Ctrl-C takes effect at the next key.  ``reliable_ctrl_c`` closes that gap: the signal wakes a
 watcher thread (``signal.set_wakeup_fd``), which sends SIGINT to the main thread again every
 ``REPEAT_SECONDS`` until the main thread has raised ``KeyboardInterrupt``.
+
+A second gap is the terminal's: Ctrl-C also flushes the keys typed but not yet read.  If that
+happens after readline was told a key is waiting and before it reads it, readline blocks in
+its own ``pselect()``, which retries after every signal and returns only on a key - the
+REPL would hang until the next key.  So the block turns the flush off (``NOFLSH``) and
+discards the unread keys itself once it is left.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
+import termios
 import threading
 from collections.abc import Iterator
 
@@ -44,7 +52,8 @@ def reliable_ctrl_c() -> Iterator[None]:
     watcher = threading.Thread(target=watch, name="ctrl-c watcher", daemon=True)
     watcher.start()
     try:
-        yield
+        with _unread_keys_kept_on_ctrl_c():
+            yield
     finally:
         signal.set_wakeup_fd(previous_fd)
         signal.signal(signal.SIGINT, previous_handler)
@@ -52,3 +61,23 @@ def reliable_ctrl_c() -> Iterator[None]:
         os.close(write_end)  # and a waiting one reads b""
         watcher.join()
         os.close(read_end)
+
+
+@contextlib.contextmanager
+def _unread_keys_kept_on_ctrl_c() -> Iterator[None]:
+    """On a terminal: Ctrl-C leaves the unread keys for readline to read (``NOFLSH``); they
+    are discarded when the block is left, as the terminal would have done."""
+    try:
+        terminal = sys.stdin.fileno()
+        settings = termios.tcgetattr(terminal)
+    except (OSError, ValueError, termios.error):  # not a terminal
+        yield
+        return
+    kept = settings.copy()
+    kept[3] |= termios.NOFLSH  # the local modes
+    termios.tcsetattr(terminal, termios.TCSANOW, kept)
+    try:
+        yield
+    finally:
+        termios.tcflush(terminal, termios.TCIFLUSH)
+        termios.tcsetattr(terminal, termios.TCSANOW, settings)

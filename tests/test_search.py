@@ -17,6 +17,8 @@ from nmt.search import Translator, beam_search, greedy_search, top_k
 from nmt.step import masked_cross_entropy
 from nmt.vocab import BOS_ID, EOS_ID
 
+pytestmark = pytest.mark.xdist_group("reverser")  # one worker trains the module's reverser, once
+
 SYMBOLS = range(4, 14)
 
 
