@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from nmt.errors import NmtError, first_line
 from nmt.run import Run
-from nmt.weights import weights_path
 
 
 def by_path(variables) -> dict[str, tf.Variable]:
@@ -78,10 +77,9 @@ class RunCheckpoints:
                            f"{self.run.directory / 'config.yaml'} ({first_line(error)})") from None
         return True
 
-    def start_from(self, parent: Run) -> None:
-        """Load the weights of ``train.init_from`` (its best checkpoint, else its latest); the
-        optimizer, step counter and budget start afresh."""
-        path = weights_path(parent, "best")
+    def start_from(self, path: str) -> None:
+        """Load the model weights of checkpoint ``path`` (``train.init_from``'s); the optimizer,
+        step counter and budget start afresh."""
         weights = {key: variable for key, variable in by_path(self.model.variables).items()
                    if not key.startswith("seed_generator")}  # dropout states are not weights
         try:

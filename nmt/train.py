@@ -198,9 +198,9 @@ class Trainer:
             print(f"resuming {self.run.directory} from step {int(self.step)} "
                   f"(epoch {int(self.epoch) + 1}, batch {int(self.batch_in_epoch)})", file=sys.stderr)
         elif self.config.train.init_from:
-            parent = parent_run(self.config)
-            self.checkpoints.start_from(parent)
-            print(f"starting from the weights of {weights_path(parent, 'best')}", file=sys.stderr)
+            path = weights_path(parent_run(self.config), "best")  # its best checkpoint, else its latest
+            self.checkpoints.start_from(path)
+            print(f"starting from the weights of {path}", file=sys.stderr)
 
     def save(self) -> None:
         self.checkpoints.save(int(self.step))
