@@ -6,15 +6,17 @@ import json
 import sys
 from pathlib import Path
 
+from sacrebleu.metrics import BLEU, CHRF, TER
+
 from nmt.corpus import read_parallel
 from nmt.files import write_atomic
+from nmt.machine import describe
 from nmt.run import Run
+from nmt.translate import translate_lines
 
 
 def score(hypotheses: list[str], references: list[str]) -> dict:
     """Corpus-level metrics, each with its sacrebleu signature so numbers are comparable."""
-    from sacrebleu.metrics import BLEU, CHRF, TER
-
     results = {}
     for name, metric in (("BLEU", BLEU()), ("chrF", CHRF()), ("TER", TER())):
         result = metric.corpus_score(hypotheses, [references])
@@ -24,11 +26,7 @@ def score(hypotheses: list[str], references: list[str]) -> dict:
 
 def evaluate_run(run: Run, translator, beam: int) -> dict:
     """Translate every test set of the run's config, write hypotheses and reports."""
-    from nmt.translate import translate_lines
-
     data = run.config.data
-    from nmt.machine import describe
-
     report = {"run": str(run.directory), "beam_size": beam,
               "length_penalty": run.config.decode.length_penalty, "machine": describe(), "test_sets": {}}
     for prefix in data.test:

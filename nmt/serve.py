@@ -27,6 +27,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from nmt.data import pad
+from nmt.translate import decoded_texts, encode_inputs, make_translator, nbest_lines, scored_lines, until_eos
+from nmt.weights import load_model
+
 MAX_BEAM = 16  # each beam size traces its own search graph once; larger beams gain nothing here
 PAGE = Path(__file__).with_name("page.html")
 
@@ -57,17 +61,12 @@ class Engine:
         self.run, self.model, self.translator = run, model, translator
 
     def translate(self, lines: list[str], beam: int, nbest: int) -> list[list[tuple[str, float]]]:
-        from nmt.translate import nbest_lines, scored_lines
-
         if nbest > 1:
             return nbest_lines(self.run, self.translator, lines, beam, nbest)
         return [[found] for found in scored_lines(self.run, self.translator, lines, beam)]
 
     def attention(self, sentence: str, beam: int) -> dict:
         """The translation of one sentence with its attention [target, source] and both sides' pieces."""
-        from nmt.data import pad
-        from nmt.translate import decoded_texts, encode_inputs, until_eos
-
         source = encode_inputs(self.run, [sentence], 1)[0][0]
         tokens, attention = self.translator.with_attention(pad([source]), beam)
         output = until_eos(tokens)[0]
@@ -78,8 +77,6 @@ class Engine:
                               for row in attention[0][:len(output)]]}
 
     def complete(self, sentence: str, prefix: str, beam: int) -> list[str]:
-        from nmt.translate import nbest_lines
-
         found = nbest_lines(self.run, self.translator, [sentence], beam, beam, prefixes=[prefix])[0]
         return list(dict.fromkeys(text for text, _ in found if text))
 
@@ -376,9 +373,6 @@ async def _load(app: web.Application, batcher: Batcher, load: Callable[[], Engin
 def loader(run, weights: str) -> Callable[[], Engine]:
     """Load the run's model and trace the default search once, so the first request is fast."""
     def load() -> Engine:
-        from nmt.translate import make_translator
-        from nmt.weights import load_model
-
         model = load_model(run, weights)
         engine = Engine(run, model, make_translator(run, model))
         engine.translate(["Hallo."], min(run.config.decode.beam_size, MAX_BEAM), 1)

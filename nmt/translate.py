@@ -12,11 +12,13 @@ from typing import TextIO
 
 import numpy as np
 
+from nmt.alignment import hard_alignment, pharaoh
 from nmt.config import search_settings
 from nmt.data import pad
 from nmt.errors import NmtError
 from nmt.interrupts import reliable_ctrl_c
 from nmt.run import Run
+from nmt.vocab import EOS_ID
 
 
 def make_translator(run: Run, model, sampling=None, changing_weights: bool = False):
@@ -108,8 +110,6 @@ def nbest_lines(run: Run, translator, lines: list[str], beam: int, count: int, b
 def aligned_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
                   first_line: int = 1) -> list[tuple[str, list[tuple[int, int]]]]:
     """(translation, word alignment) per line in input order (see ``nmt.alignment``)."""
-    from nmt.alignment import hard_alignment
-
     batch_size = batch_size or run.config.decode.batch_size
     encoded, todo = encode_inputs(run, lines, first_line)
     results: list[tuple[str, list[tuple[int, int]]]] = [("", [])] * len(lines)
@@ -125,8 +125,6 @@ def aligned_lines(run: Run, translator, lines: list[str], beam: int, batch_size:
 
 
 def until_eos(output: np.ndarray) -> list[list[int]]:
-    from nmt.vocab import EOS_ID
-
     rows = []
     for row in output.tolist():
         rows.append(row[:row.index(EOS_ID)] if EOS_ID in row else row)
@@ -196,8 +194,6 @@ def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, firs
                 for rank, (text, score) in enumerate(hypotheses, start=1):
                     sink.write(f"{line}\t{rank}\t{score:.6f}\t{text}\n")
     elif output.alignments:
-        from nmt.alignment import pharaoh
-
         for line, (text, pairs) in enumerate(aligned_lines(run, translator, block, beam, first_line=first_line),
                                              start=first_line):
             if output.jsonl:
