@@ -282,13 +282,8 @@ def beam_search(model: Seq2Seq, source, beam: int, settings: SearchSettings = Se
             model, attentional, tf.reshape(live_finished, [-1]), beam, t,
             tf.gather(min_lengths, active), None if prefix is None else tf.gather(prefix, active),
             tf.reshape(live_history, [alive * beam, -1]), settings.no_repeat_ngram)
-        per_hypothesis = candidates.shape[-1]
-        candidates = tf.reshape(candidates, [alive, beam, per_hypothesis])
-        candidate_tokens = tf.reshape(candidate_tokens, [alive, beam, per_hypothesis])
-        total = tf.reshape(tf.gather(scores, active)[:, :, None] + candidates, [alive, beam * per_hypothesis])
-        live_scores, flat_index = tf.math.top_k(total, k=beam)
-        beam_index = flat_index // per_hypothesis
-        new_tokens = tf.gather(tf.reshape(candidate_tokens, [alive, -1]), flat_index, batch_dims=1)
+        live_scores, beam_index, new_tokens = _best_candidates(
+            tf.gather(scores, active), candidates, candidate_tokens, alive, beam)
         live_history = tf.concat([tf.gather(live_history, beam_index, batch_dims=1), new_tokens[:, :, None]], 2)
         live_finished = (tf.gather(live_finished, beam_index, batch_dims=1) | tf.equal(new_tokens, EOS_ID)
                          | (t + 1 >= tf.gather(limits, active))[:, None])
@@ -301,37 +296,58 @@ def beam_search(model: Seq2Seq, source, beam: int, settings: SearchSettings = Se
                 [tf.gather(tf.gather(attention, active), beam_index, batch_dims=1),
                  tf.gather(weights, beam_index, batch_dims=1)], axis=2))
         states = tf.nest.map_structure(lambda s: _gather_beams(s, beam_index, alive, beam), states)
-        tokens = tf.reshape(new_tokens, [-1])
         running = tf.reshape(tf.where(tf.logical_not(tf.reduce_all(live_finished, axis=1))), [-1])
+        decoder_inputs = _running_only(running, alive, beam, (tf.reshape(new_tokens, [-1]), states),
+                                       (memory, mask, keys))
+        return (t + 1, tf.gather(active, running), *decoder_inputs, scores, finished, history, attention)
 
-        def leave_finished():
-            sentences = tf.cast(running, tf.int32)
-            rows = _beam_rows(sentences, beam)
-            return (*tf.nest.map_structure(lambda x: tf.gather(x, rows), (tokens, states)),
-                    *tf.nest.map_structure(lambda x: tf.gather(x, sentences), (memory, mask, keys)))
-
-        tokens, states, memory, mask, keys = tf.cond(
-            tf.size(running) < alive, leave_finished, lambda: (tokens, states, memory, mask, keys))
-        return (t + 1, tf.gather(active, running), tokens, states, memory, mask, keys,
-                scores, finished, history, attention)
-
-    rows = tf.TensorShape([None])
-    shapes = (tf.TensorShape([]), rows, rows, None, None, None, None, tf.TensorShape([None, beam]),
-              tf.TensorShape([None, beam]), tf.TensorShape([None, beam, None]),
-              tf.TensorShape([None, beam, None, None]))
     loop_vars = (0, active, tokens, states, memory, mask, keys, scores, finished, history, attention)
-    *_, scores, _, history, attention = tf.while_loop(not_done, body, loop_vars,
-                                                      shape_invariants=_invariants(shapes, loop_vars))
+    *_, scores, _, history, attention = tf.while_loop(
+        not_done, body, loop_vars, shape_invariants=_invariants(_beam_loop_shapes(beam), loop_vars))
+    return _ranked(history, scores, attention if with_attention else None, settings.length_penalty, nbest)
+
+
+def _best_candidates(scores, candidates, candidate_tokens, alive, beam: int):
+    """The ``beam`` best continuations of each sentence among its hypotheses' candidates: their
+    scores [alive, beam], the hypothesis each continues and its new token."""
+    per_hypothesis = candidates.shape[-1]
+    total = tf.reshape(scores[:, :, None] + tf.reshape(candidates, [alive, beam, per_hypothesis]),
+                       [alive, beam * per_hypothesis])
+    best_scores, flat_index = tf.math.top_k(total, k=beam)
+    new_tokens = tf.gather(tf.reshape(candidate_tokens, [alive, -1]), flat_index, batch_dims=1)
+    return best_scores, flat_index // per_hypothesis, new_tokens
+
+
+def _running_only(running, alive: int, beam: int, per_hypothesis, per_sentence) -> tuple:
+    """The decoder's inputs (tokens, states; memory, mask, keys) of the sentences still
+    ``running``: a batch whose sentences have all finished leaves the loop's batch."""
+    def leave_finished():
+        sentences = tf.cast(running, tf.int32)
+        rows = _beam_rows(sentences, beam)
+        return (*tf.nest.map_structure(lambda x: tf.gather(x, rows), per_hypothesis),
+                *tf.nest.map_structure(lambda x: tf.gather(x, sentences), per_sentence))
+
+    return tf.cond(tf.size(running) < alive, leave_finished, lambda: (*per_hypothesis, *per_sentence))
+
+
+def _beam_loop_shapes(beam: int) -> tuple:
+    """Shape invariants of beam search's loop variables (None: the loop variable's own)."""
+    rows = tf.TensorShape([None])
+    return (tf.TensorShape([]), rows, rows, None, None, None, None, tf.TensorShape([None, beam]),
+            tf.TensorShape([None, beam]), tf.TensorShape([None, beam, None]),
+            tf.TensorShape([None, beam, None, None]))
+
+
+def _ranked(history, scores, attention, length_penalty: float, nbest: bool) -> Hypotheses:
+    """Every sentence's hypotheses under the length penalty: the best one, or all best first."""
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(history, PAD_ID), tf.float32), axis=2)
-    normalized = scores / tf.pow((5.0 + lengths) / 6.0, settings.length_penalty)
+    normalized = scores / tf.pow((5.0 + lengths) / 6.0, length_penalty)
     if nbest:
-        ranked = tf.argsort(normalized, axis=1, direction="DESCENDING", stable=True)
-        return Hypotheses(tf.gather(history, ranked, batch_dims=1), tf.gather(normalized, ranked, batch_dims=1),
-                          tf.gather(attention, ranked, batch_dims=1) if with_attention else None)
-    best = tf.argmax(normalized, axis=1, output_type=tf.int32)
-    return Hypotheses(tf.gather(history, best, batch_dims=1),
-                      tf.gather(normalized, best, batch_dims=1),
-                      tf.gather(attention, best, batch_dims=1) if with_attention else None)
+        order = tf.argsort(normalized, axis=1, direction="DESCENDING", stable=True)
+    else:
+        order = tf.argmax(normalized, axis=1, output_type=tf.int32)
+    return Hypotheses(tf.gather(history, order, batch_dims=1), tf.gather(normalized, order, batch_dims=1),
+                      None if attention is None else tf.gather(attention, order, batch_dims=1))
 
 
 def _invariants(shapes, loop_vars):
