@@ -142,14 +142,14 @@ results: install
 	@$(VENV)/bin/python tools/results_page.py $(foreach r,$(RUNS),--run $(r)) $(foreach c,$(COMPARES),--compare $(c)) $(foreach b,$(BENCHES),--bench $(b))
 
 # the tests run in TEST_WORKERS processes (pytest-xdist; auto: one per CPU), each test wherever a
-# process is free, except those of a module that shares one trained model (xdist_group marks)
+# process is free
 TEST_WORKERS ?= auto
 test: lint
-	@$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # the edit-test loop: everything except the tests marked slow (CI runs the full make test)
 test-fast: lint
-	@$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow" $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs

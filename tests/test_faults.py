@@ -110,6 +110,7 @@ def poisoned_loss_after(calls_before_nan: int):
     return poisoned
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["stop", "skip"])
 def test_nonfinite_loss_stops_or_skips_and_never_corrupts_weights(tmp_path, monkeypatch, policy, capsys):
     import nmt.step

@@ -17,6 +17,7 @@ from nmt.quick import supported
 PROBE = "import nmt.machine; print(nmt.machine.describe()['onednn'])"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting, expected", [(None, "True"), ("1", "True"), ("0", "False")])
 def test_onednn_kernels_are_on_unless_the_environment_turns_them_off(setting, expected):
     environment = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}

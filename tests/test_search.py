@@ -17,8 +17,6 @@ from nmt.search import Translator, beam_search, greedy_search, top_k
 from nmt.step import masked_cross_entropy
 from nmt.vocab import BOS_ID, EOS_ID
 
-pytestmark = pytest.mark.xdist_group("reverser")  # one worker trains the module's reverser, once
-
 SYMBOLS = range(4, 14)
 
 
@@ -157,6 +155,7 @@ def test_candidates_are_the_best_log_probabilities_and_finished_hypotheses_take_
         np.testing.assert_allclose(candidates[row], log_probs[row, expected], atol=1e-5, err_msg=f"row {row}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", [{"cell": "lstm", "input_feeding": True, "attention": "luong_concat"},
                                      {"cell": "gru", "attention": "bahdanau"}, {"cell": "peephole"}])
 def test_a_kept_token_table_searches_as_the_embedding_product(variant):
@@ -398,6 +397,7 @@ def test_no_repeat_ngram_and_min_length_safeguards(reverser, beam):
         assert len(strip(row)) >= 2 * length and strip(row)[:length - 1] != []
 
 
+@pytest.mark.slow
 def test_an_ensemble_searches_the_mean_of_its_models_log_probabilities(reverser):
     """Greedy search of two models: each step takes the argmax of the mean log-probabilities,
     and the score is the teacher-forced sum of their renormalized mean."""
