@@ -27,7 +27,7 @@ train-distributed: install
 	@$(NMT) train-distributed --workers $(or $(WORKERS),2) --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
 translate: install
-	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(NBEST),--nbest $(NBEST)) $(if $(SCORES),--scores) $(if $(PREFIX),--prefix-file $(PREFIX)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(foreach r,$(RUNS),--run $(r)) $(ARGS)
+	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(NBEST),--nbest $(NBEST)) $(if $(SCORES),--scores) $(if $(PREFIX),--prefix-file $(PREFIX)) $(if $(PO),--po $(PO)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(foreach r,$(RUNS),--run $(r)) $(ARGS)
 
 # an HTTP server on HOST:PORT (default 127.0.0.1:8080): JSON API, TF Serving's predict, a web page at /
 serve: install

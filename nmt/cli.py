@@ -68,6 +68,9 @@ def _translate(sub: argparse.ArgumentParser) -> None:
                                            "file and completes it (a blank line: no prefix)")
     sub.add_argument("--tab-prefix", action="store_true",
                      help="input lines are 'source<TAB>prefix': complete each prefix")
+    sub.add_argument("--po", help="a gettext catalog: fill its empty translations (marked fuzzy; an entry whose "
+                                  "translation would change a placeholder stays empty), write it to --output "
+                                  "or stdout, everything else kept byte for byte")
 
 
 def _export(sub: argparse.ArgumentParser) -> None:

@@ -54,6 +54,9 @@ def translate(args) -> None:
     sampling = _sampling(args)
     if args.nbest and not 1 <= args.nbest <= beam:
         raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
+    if args.po:
+        _translate_catalog(args, run, 1 if sampling else beam, LazyTensorFlow(run, args, sampling, announce=False))
+        return
     from nmt.translate import OutputFormat, repl, translate_stream
 
     if sampling:
@@ -90,6 +93,24 @@ def _open_output(path: str):
         raise NmtError(f"{path}: cannot write the output ({error.strerror})") from None
 
 
+def _translate_catalog(args, run: Run, beam: int, tensorflow: LazyTensorFlow) -> None:
+    """``--po``: the catalog's empty entries filled, written to ``--output`` or stdout."""
+    from nmt.catalog import fill_catalog, read_catalog
+    from nmt.files import write_atomic
+    from nmt.translate import translate_lines
+
+    read_catalog(Path(args.po))  # a broken catalog is reported before TensorFlow loads
+    restored = tensorflow()
+    text, counts = fill_catalog(Path(args.po), lambda lines: translate_lines(restored.run, restored.translator,
+                                                                            lines, beam))
+    if args.output:
+        write_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    print(f"{args.po}: {counts.filled} entries translated and marked fuzzy, {counts.placeholders_changed} left "
+          f"empty (their translation changed a placeholder), {counts.kept} kept as they were", file=sys.stderr)
+
+
 def _check_arguments(args) -> None:
     if args.input and Path(args.input).is_dir():
         raise NmtError(f"{args.input}: is a directory, expected a text file")
@@ -100,6 +121,11 @@ def _check_arguments(args) -> None:
         raise NmtError(f"{args.prefix_file}: prefix file not found")
     if args.prefix_file and args.tab_prefix:
         raise NmtError("--prefix-file and --tab-prefix: expected one of them, not both")
+    if args.po and (args.input or args.nbest or args.scores or args.jsonl or args.alignments or args.prefix_file
+                    or args.tab_prefix):
+        raise NmtError("--po: expected on its own (with --output), not with --input or another output format")
+    if args.po and not Path(args.po).is_file():
+        raise NmtError(f"{args.po}: catalog not found")
     if args.alignments and (args.nbest or args.scores or args.prefix_file or args.tab_prefix):
         raise NmtError("--alignments: expected on its own (or with --jsonl), not with --nbest, --scores or a prefix")
 
