@@ -36,7 +36,7 @@ def placeholders(text: str) -> Counter:
 class CatalogCounts:
     filled: int = 0  # entries translated, marked fuzzy
     placeholders_changed: int = 0  # left empty: the translation changed a placeholder
-    kept: int = 0  # translated, fuzzy, obsolete or header entries, as they were
+    kept: int = 0  # translated, fuzzy or obsolete entries, as they were (the header is always kept)
 
 
 def read_catalog(path: Path) -> tuple[polib.POFile, list[str]]:
@@ -67,7 +67,7 @@ def fill_catalog(path: Path, translate: Callable[[list[str]], list[str]]) -> tup
     todo = [entry for entry in catalog if needs_translation(entry)]
     sources = sorted({text for entry in todo for text in (entry.msgid, entry.msgid_plural) if text})
     translated = dict(zip(sources, _translate_messages(sources, translate), strict=True))
-    counts = CatalogCounts(kept=len(catalog) + len(catalog.obsolete_entries()) - len(todo))
+    counts = CatalogCounts(kept=len(catalog) - len(todo))  # polib lists obsolete entries, not the header
     starts = sorted(entry.linenum - 1 for entry in catalog)  # where each entry's lines begin
     ends = dict(zip(starts, [*starts[1:], len(lines)], strict=True))
     replaced: dict[int, tuple[int, list[str]]] = {}
