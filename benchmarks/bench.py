@@ -31,9 +31,6 @@ from nmt.files import write_atomic
 from nmt.machine import describe
 
 MATMUL_SIZE = 2048
-GATES = {"lstm": 4, "peephole": 4, "cifg": 3, "gru": 3}
-
-
 def matmul_gflops(dtype: str, repeats: int = 20) -> float:
     """Median GFLOP/s of a MATMUL_SIZE^3 matrix multiply in ``dtype``."""
     import tensorflow as tf
@@ -53,9 +50,11 @@ def matmul_gflops(dtype: str, repeats: int = 20) -> float:
 def training_flops(config: ModelConfig, vocab: int, batch: int, source: int, target: int) -> float:
     """Floating-point operations of one training step on a padded batch: 2 per
     multiply-add of every matrix product, forward and backward (3x forward)."""
+    from nmt.cells import CELLS  # after main's quiet TensorFlow import
+
     enc, dec, att, emb = config.encoder_units, config.decoder_units, config.attention_units, config.embedding_dim
-    enc_gates = GATES[config.encoder_cell or config.cell]
-    dec_gates = GATES[config.decoder_cell or config.cell]
+    enc_gates = len(CELLS[config.encoder_cell or config.cell].gates)
+    dec_gates = len(CELLS[config.decoder_cell or config.cell].gates)
     memory = 2 * enc
     macs = 0.0
     for layer in range(config.encoder_layers):

@@ -37,9 +37,6 @@ from nmt.files import write_atomic
 from nmt.run import Run
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, SubwordVocab
 
-GATES = {"lstm": "ifgo", "peephole": "ifgo", "cifg": "fgo", "gru": "zrn"}
-
-
 # ---------------------------------------------------------------- weights on disk
 
 def archive_path(run: Run, weights: str) -> Path:
@@ -47,7 +44,9 @@ def archive_path(run: Run, weights: str) -> Path:
 
 
 def model_arrays(model) -> dict[str, np.ndarray]:
-    """Every weight of a ``nmt.model.Seq2Seq``, named by its role (see ``QuickModel``)."""
+    """Every weight of a ``nmt.model.Seq2Seq``, named by its role (see ``QuickModel``), and each
+    cell's layout as ``nmt.cells`` defines it: its gates in the order of its weight blocks
+    (``<cell>.gates``, e.g. "ifgo") and how many state tensors it carries (``<cell>.states``)."""
     encoder, decoder = model.encoder, model.decoder
     arrays = {"encoder.embedding": encoder.embedding.embeddings, "decoder.embedding": decoder.embedding.embeddings,
               "combine.kernel": decoder.combine.kernel, "combine.bias": decoder.combine.bias}
@@ -68,7 +67,9 @@ def model_arrays(model) -> dict[str, np.ndarray]:
     else:
         output = decoder.output_projection
         arrays.update({"output.kernel": output.kernel, "output.bias": output.bias})
-    return {name: np.asarray(value, np.float32) for name, value in arrays.items()}
+    layouts = {f"{prefix}.gates": np.array("".join(cell.gates)) for prefix, cell in cells.items()}
+    layouts.update({f"{prefix}.states": np.array(len(cell.state_names)) for prefix, cell in cells.items()})
+    return {**{name: np.asarray(value, np.float32) for name, value in arrays.items()}, **layouts}
 
 
 def _checkpoint_name(run: Run, checkpoint: str) -> str:
@@ -159,10 +160,12 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 class QuickCell:
-    """One recurrent cell; the equations of ``nmt.cells``."""
+    """One recurrent cell; the equations of ``nmt.cells``, with the gate layout and state count
+    the archive took from the TensorFlow cell."""
 
     def __init__(self, kind: str, arrays: dict[str, np.ndarray], prefix: str):
         self.kind = kind
+        self.gates, self.states = str(arrays[f"{prefix}.gates"]), int(arrays[f"{prefix}.states"])
         self.kernel, self.recurrent, self.bias = (arrays[f"{prefix}.{name}"]
                                                   for name in ("kernel", "recurrent_kernel", "bias"))
         if kind == "peephole":
@@ -175,17 +178,20 @@ class QuickCell:
         """New state (h first) from the input pre-activations [rows, gates * units]."""
         if self.kind == "gru":
             (h,) = state
-            split = self.recurrent.shape[0] * 2
-            z, r = np.split(sigmoid(projected[:, :split] + h @ self.recurrent[:, :split]), 2, axis=-1)
+            before_n = self.gates[:self.gates.index("n")]  # z and r: their pre-activations add up at once
+            split = self.recurrent.shape[0] * len(before_n)
+            gates = dict(zip(before_n, np.split(projected[:, :split] + h @ self.recurrent[:, :split], len(before_n),
+                                                 axis=-1), strict=True))
+            z, r = sigmoid(gates["z"]), sigmoid(gates["r"])
             n = np.tanh(projected[:, split:] + (r * h) @ self.recurrent[:, split:])
             return (z * h + (1.0 - z) * n,)
         h, c = state
-        gates = np.split(projected + h @ self.recurrent, len(GATES[self.kind]), axis=-1)
+        gates = dict(zip(self.gates, np.split(projected + h @ self.recurrent, len(self.gates), axis=-1), strict=True))
         if self.kind == "cifg":
-            f, g, o = sigmoid(gates[0]), np.tanh(gates[1]), sigmoid(gates[2])
+            f, g, o = sigmoid(gates["f"]), np.tanh(gates["g"]), sigmoid(gates["o"])
             c = f * c + (1.0 - f) * g
             return o * np.tanh(c), c
-        z_i, z_f, z_g, z_o = gates
+        z_i, z_f, z_g, z_o = (gates[gate] for gate in "ifgo")
         if self.kind == "peephole":
             p_i, p_f, p_o = self.peepholes
             i, f = sigmoid(z_i + p_i * c), sigmoid(z_f + p_f * c)
@@ -207,19 +213,18 @@ class QuickModel:
                         for layer in range(config.encoder_layers)]
         self.cells = [QuickCell(decoder_kind, arrays, f"decoder.cell{layer}")
                       for layer in range(config.decoder_layers)]
-        self.states_per_layer = 1 if decoder_kind == "gru" else 2
+        self.states_per_layer = self.cells[0].states
         self.residual = config.residual
         self.attention = config.attention
         self.bahdanau = config.attention == "bahdanau"
         self.input_feeding = config.input_feeding and not self.bahdanau
-        memory_dim = 2 * config.encoder_units
-        self.feed_dim = memory_dim if self.bahdanau else config.attention_units if self.input_feeding else 0
+        # what the model feeds back into the first decoder layer beside the embedding
+        self.feed_dim = arrays["decoder.cell0.kernel"].shape[0] - arrays["decoder.embedding"].shape[1]
         self.output_kernel = (arrays["decoder.embedding"].T if config.tie_embeddings else arrays["output.kernel"])
 
     def _run(self, cell: QuickCell, inputs: np.ndarray) -> tuple[np.ndarray, tuple]:
         projected = cell.project(inputs)
-        state = tuple(np.zeros((1, cell.recurrent.shape[0]), np.float32)
-                      for _ in range(1 if cell.kind == "gru" else 2))
+        state = tuple(np.zeros((1, cell.recurrent.shape[0]), np.float32) for _ in range(cell.states))
         outputs = []
         for row in projected:
             state = cell.step(row[None, :], state)

@@ -372,7 +372,7 @@ def search(model: Seq2Seq, source, beam: int, settings: SearchSettings, *, with_
     if sampling or (beam == 1 and not nbest and not batched):
         return greedy_search(model, source, settings, with_attention, prefix, sampling)
     # Greedy search of a batch runs as a beam of one, which drops finished sentences from the
-    # batch (1.3x the sentences/s at batch 64, docs/tried.md); without a length penalty its
+    # batch (1.2x the sentences/s at batch 64, docs/tried.md); without a length penalty its
     # scores are greedy search's log-probabilities.
     if beam == 1 and not nbest:
         settings = settings._replace(length_penalty=0.0)
