@@ -59,10 +59,11 @@ def needs_translation(entry: polib.POEntry) -> bool:
     return entry.msgstr == ""
 
 
-def fill_catalog(path: Path, translate: Callable[[list[str]], list[str]]) -> tuple[str, CatalogCounts]:
-    """The catalog at ``path`` with every untranslated entry filled by ``translate`` (lines in,
-    translations out) and marked fuzzy; returns the new text and what was done."""
-    catalog, lines = read_catalog(path)
+def fill_catalog(catalog: polib.POFile, lines: list[str],
+                 translate: Callable[[list[str]], list[str]]) -> tuple[str, CatalogCounts]:
+    """The catalog (as ``read_catalog`` returns it) with every untranslated entry filled by
+    ``translate`` (lines in, translations out) and marked fuzzy; returns the new text and what
+    was done."""
     plurals = _plural_count(catalog)
     todo = [entry for entry in catalog if needs_translation(entry)]
     sources = sorted({text for entry in todo for text in (entry.msgid, entry.msgid_plural) if text})

@@ -69,11 +69,16 @@ def evaluate(args) -> None:
     print_report(evaluate_run(run, make_translator(run, load_model(run, args.weights)), beam))
 
 
-def read_lines(path: str) -> list[str]:
+def check_text_file(path: str) -> None:
+    """An input file the user named exists and is not a directory."""
     if Path(path).is_dir():
         raise NmtError(f"{path}: is a directory, expected a text file")
     if not Path(path).is_file():
         raise NmtError(f"{path}: input file not found")
+
+
+def read_lines(path: str) -> list[str]:
+    check_text_file(path)
     with open(path, encoding="utf-8", errors="replace", newline="\n") as handle:
         return [line.rstrip("\r\n") for line in handle]
 

@@ -186,7 +186,6 @@ class Trainer:
         self.steps_per_epoch = max(1, self.batches_per_epoch // train_cfg.accumulate)
         self.unigram_entropy = self.corpus.target_unigram_entropy()
         self.stall_checked = False
-        self.rate = 0.0  # of the latest batch
         self.validated_at = -1  # the step of the latest validation
         self.meter = TrainingMeter()
         self.validation_log = ValidationLog(run.directory / "validations.jsonl" if self.chief else None,
@@ -323,8 +322,9 @@ class Trainer:
         dataset = epoch_dataset(self.corpus, cfg.batch_tokens, self.config.seed, int(self.epoch),
                                 skip=int(self.batch_in_epoch))
         for batch in dataset:
-            if self._train_batch(batch) == APPLIED:
-                self._after_update()
+            rate = self.learning_rate()
+            if self._train_batch(batch, rate) == APPLIED:
+                self._after_update(rate)
                 if self.out_of_budget():
                     return
         self.epoch.assign_add(1)
@@ -335,13 +335,12 @@ class Trainer:
         self.save()
         self.meter.pause_ended(new_window=True)
 
-    def _train_batch(self, batch) -> int:
+    def _train_batch(self, batch, rate: float) -> int:
         """One batch through the compiled step; returns its outcome."""
         local = float(self.elapsed) + self.meter.seconds_since_tick()  # the chief's under multi_worker
-        self.rate = self.learning_rate()
         last_of_group = self.accumulator is None or self.accumulator.is_last_batch(self.config.train.accumulate)
         loss_sum, tokens, outcome, elapsed = self.train_step(
-            *batch, tf.constant(local, tf.float64), tf.constant(self.rate, tf.float32), tf.constant(last_of_group))
+            *batch, tf.constant(local, tf.float64), tf.constant(rate, tf.float32), tf.constant(last_of_group))
         self.elapsed.assign(float(elapsed))
         loss_sum, tokens = float(loss_sum), float(tokens)
         if outcome == SKIPPED:
@@ -351,14 +350,14 @@ class Trainer:
             self.meter.count(loss_sum, tokens)
         return int(outcome)
 
-    def _after_update(self) -> None:
+    def _after_update(self, rate: float) -> None:
         """Count the update; log, checkpoint and validate when their turn has come."""
         cfg = self.config.train
         self.step.assign_add(1)
         step = int(self.step)
         if step % cfg.log_every == 0:
             loss, speed = self.meter.close_window()
-            log_progress(self.writer, int(self.epoch) + 1, step, self.total_steps(), loss, speed, self.rate,
+            log_progress(self.writer, int(self.epoch) + 1, step, self.total_steps(), loss, speed, rate,
                          float(self.elapsed), cfg.max_minutes)
             self._check_stall(loss)
         if step % cfg.checkpoint_every == 0:

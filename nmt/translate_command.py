@@ -13,7 +13,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from nmt.commands import check_writable, open_trained_run
+from nmt.commands import check_text_file, check_writable, open_trained_run
 from nmt.errors import NmtError
 from nmt.process import quiet_tensorflow
 from nmt.run import Run, open_run
@@ -55,7 +55,7 @@ def translate(args) -> None:
     if args.nbest and not 1 <= args.nbest <= beam:
         raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
     if args.po:
-        _translate_catalog(args, run, 1 if sampling else beam, LazyTensorFlow(run, args, sampling, announce=False))
+        _translate_catalog(args, run, 1 if sampling else beam, sampling)
         return
     from nmt.translate import OutputFormat, repl, translate_stream
 
@@ -93,16 +93,16 @@ def _open_output(path: str):
         raise NmtError(f"{path}: cannot write the output ({error.strerror})") from None
 
 
-def _translate_catalog(args, run: Run, beam: int, tensorflow: LazyTensorFlow) -> None:
+def _translate_catalog(args, run: Run, beam: int, sampling) -> None:
     """``--po``: the catalog's empty entries filled, written to ``--output`` or stdout."""
     from nmt.catalog import fill_catalog, read_catalog
     from nmt.files import write_atomic
     from nmt.translate import translate_lines
 
-    read_catalog(Path(args.po))  # a broken catalog is reported before TensorFlow loads
-    restored = tensorflow()
-    text, counts = fill_catalog(Path(args.po), lambda lines: translate_lines(restored.run, restored.translator,
-                                                                            lines, beam))
+    catalog, lines = read_catalog(Path(args.po))  # a broken catalog is reported before TensorFlow loads
+    restored = _restore(run, args, sampling)
+    text, counts = fill_catalog(catalog, lines, lambda texts: translate_lines(restored.run, restored.translator,
+                                                                              texts, beam))
     if args.output:
         write_atomic(Path(args.output), text)
     else:
@@ -112,10 +112,8 @@ def _translate_catalog(args, run: Run, beam: int, tensorflow: LazyTensorFlow) ->
 
 
 def _check_arguments(args) -> None:
-    if args.input and Path(args.input).is_dir():
-        raise NmtError(f"{args.input}: is a directory, expected a text file")
-    if args.input and not Path(args.input).is_file():
-        raise NmtError(f"{args.input}: input file not found")
+    if args.input:
+        check_text_file(args.input)
     check_writable(args.output)
     if args.prefix_file and not Path(args.prefix_file).is_file():
         raise NmtError(f"{args.prefix_file}: prefix file not found")

@@ -11,7 +11,7 @@ import polib
 import pytest
 from helpers import run_cli
 
-from nmt.catalog import fill_catalog, placeholders
+from nmt.catalog import fill_catalog, placeholders, read_catalog
 from nmt.errors import NmtError
 
 CATALOG = """\
@@ -99,7 +99,8 @@ def write(tmp_path: Path, text: str, name: str = "de.po") -> Path:
 
 def test_empty_entries_are_filled_and_fuzzy_and_every_other_byte_is_kept(tmp_path):
     seen = []
-    text, counts = fill_catalog(write(tmp_path, CATALOG), lambda lines: seen.extend(lines) or upper_case(lines))
+    text, counts = fill_catalog(*read_catalog(write(tmp_path, CATALOG)),
+                                lambda lines: seen.extend(lines) or upper_case(lines))
     assert text == FILLED
     assert (counts.filled, counts.placeholders_changed, counts.kept) == (4, 0, 3)  # Done, Old, Gone
     # each message once, a message of two lines as two lines, without its trailing space
@@ -110,7 +111,7 @@ def test_a_translation_that_changes_a_placeholder_leaves_its_entry_empty(tmp_pat
     def loses_placeholders(lines):
         return [line.replace("%s", "").replace("%d", "%s") for line in upper_case(lines)]
 
-    text, counts = fill_catalog(write(tmp_path, CATALOG), loses_placeholders)
+    text, counts = fill_catalog(*read_catalog(write(tmp_path, CATALOG)), loses_placeholders)
     entries = {entry.msgid: entry for entry in polib.pofile(text)}
     assert entries["Open %s"].msgstr == "" and "fuzzy" not in entries["Open %s"].flags
     assert entries["One file"].msgstr_plural == {0: "", 1: ""}
@@ -131,7 +132,7 @@ def test_placeholders_of_every_kind_are_found(text, expected):
 def test_the_filled_catalog_passes_msgfmt_check_format(tmp_path):
     if shutil.which("msgfmt") is None:
         pytest.fail("msgfmt is missing: apt-get install gettext")
-    text, _ = fill_catalog(write(tmp_path, CATALOG), upper_case)
+    text, _ = fill_catalog(*read_catalog(write(tmp_path, CATALOG)), upper_case)
     output = write(tmp_path, text, "filled.po")
     result = subprocess.run(["msgfmt", "--check-format", "-o", "/dev/null", str(output)], capture_output=True,
                             text=True)
@@ -141,7 +142,7 @@ def test_the_filled_catalog_passes_msgfmt_check_format(tmp_path):
 def test_a_broken_catalog_is_one_line_naming_the_file_and_line(tmp_path):
     path = write(tmp_path, 'msgid "a"\nmsgstr "b"\nnot a keyword\n')
     with pytest.raises(NmtError) as error:
-        fill_catalog(path, upper_case)
+        read_catalog(path)
     assert str(error.value) == f"{path}: not a valid PO file (Syntax error in po file (line 3))"
 
 
