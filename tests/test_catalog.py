@@ -139,6 +139,14 @@ def test_the_filled_catalog_passes_msgfmt_check_format(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_a_catalog_that_is_not_utf8_is_one_line_naming_the_byte(tmp_path):
+    path = tmp_path / "latin1.po"
+    path.write_bytes('msgid "Gr\u00fc\u00dfe"\nmsgstr ""\n'.encode("latin-1"))
+    with pytest.raises(NmtError) as error:
+        read_catalog(path)
+    assert str(error.value) == f"{path}: not UTF-8 text (invalid start byte at byte 9)"
+
+
 def test_a_broken_catalog_is_one_line_naming_the_file_and_line(tmp_path):
     path = write(tmp_path, 'msgid "a"\nmsgstr "b"\nnot a keyword\n')
     with pytest.raises(NmtError) as error:
@@ -159,6 +167,11 @@ def test_nmt_translate_po_fills_a_catalog_with_the_models_translations(trained_r
                                                       "as they were")
     filled = polib.pofile(str(output))
     assert [(entry.msgstr, entry.flags) for entry in filled] == [(line, ["fuzzy"]) for line in copy_lines[:5]]
+    for bad, message in ((tmp_path / "missing.po", "catalog not found"),
+                         (write(tmp_path, 'msgid "a"\nmsgstr "b"\nnot a keyword\n', "broken.po"),
+                          "not a valid PO file (Syntax error in po file (line 3))")):
+        refused = run_cli("translate", "--run", str(trained_run), "--po", str(bad))
+        assert refused.returncode == 2 and refused.stderr.strip() == f"error: {bad}: {message}"
     wrong = run_cli("translate", "--run", str(trained_run), "--po", str(source), "--nbest", "2")
     assert wrong.returncode == 2
     assert wrong.stderr.strip() == "error: --po: expected on its own (with --output), not with --input or another " \
