@@ -81,7 +81,7 @@ matrix: install
 		--vary config=configs/ding-de-en.yaml,configs/debian-fr-en.yaml,configs/bible-en-es.yaml \
 		train.max_minutes=$(MINUTES) train.max_epochs=1000 train.validate_every=100 train.patience=null $(ARGS)
 
-# Training recipes for the small shipped corpus (docs/training.md#recipes-for-the-small-shipped-corpus):
+# Training recipes for the small shipped corpus (docs/training.md#small-corpora):
 # the quick ding-de-en config against regularised variants, SEEDS each, RECIPE_MINUTES of training each.
 RECIPE_MINUTES ?= 12
 SEEDS ?= 1,2

@@ -1,5 +1,6 @@
 """Every command the README and docs/ show still exists: make targets and their variables,
-nmt subcommands and their flags; every shipped config loads."""
+nmt subcommands and their flags; every link between the pages reaches a file and a heading;
+every shipped config loads."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from nmt.cli import _parser
 from nmt.config import load_config
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
 # code spans and fenced blocks: prose ("make sure", "nmt's") is not a command
 CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
 MAKE = re.compile(r"(?<![\w/.-])make +([a-z][\w-]*)((?: +[A-Z][A-Z_]*=(?:\"[^\"]*\"|'[^']*'|\S*))*)")
@@ -66,6 +68,27 @@ def unknown_nmt_uses(uses: list[tuple[str, str, str]]) -> list[str]:
     return wrong
 
 
+def heading_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as '-'."""
+    headings = re.findall(r"^#+ +(.+)$", re.sub(r"```.*?```", "", text, flags=re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+def broken_links(pages: list[Path]) -> list[str]:
+    """'page: link' for every relative link whose file or heading does not exist."""
+    broken = []
+    for page in pages:
+        for link in LINK.findall(CODE.sub("", page.read_text(encoding="utf-8"))):
+            target, _, anchor = link.partition("#")
+            if re.match(r"[a-z]+:", target):
+                continue
+            path = (page.parent / target) if target else page
+            if not path.exists() or (anchor and path.suffix == ".md"
+                                     and anchor not in heading_anchors(path.read_text(encoding="utf-8"))):
+                broken.append(f"{page.name}: {link}")
+    return broken
+
+
 def test_the_pages_show_make_and_nmt_commands():
     assert len(commands(MAKE)) > 100 and len(commands(NMT)) > 10  # the collector finds them
 
@@ -87,6 +110,17 @@ def test_a_renamed_target_variable_subcommand_or_flag_is_found():
     assert unknown_nmt_uses([("README.md", "translate", " --beam 5 --run r"), ("a.md", "translate", " --bean 5"),
                              ("b.md", "transl", "")]) == ["a.md: nmt translate --bean: no such flag",
                                                            "b.md: nmt transl: no such subcommand"]
+
+
+def test_every_link_between_the_pages_reaches_a_file_and_a_heading():
+    assert broken_links([*PAGES, *sorted((REPO / "docs").glob("*/*.md"))]) == []
+
+
+def test_a_link_to_a_moved_heading_or_file_is_found(tmp_path):
+    (tmp_path / "a.md").write_text("# Small corpora, quickly\n[x](b.md#gone) [y](#small-corpora-quickly) "
+                                   "[z](c.md) [w](https://example.org/c.md) `[v](d.md)`\n", encoding="utf-8")
+    (tmp_path / "b.md").write_text("# Here\n", encoding="utf-8")
+    assert broken_links([tmp_path / "a.md"]) == ["a.md: b.md#gone", "a.md: c.md"]
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
