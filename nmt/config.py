@@ -107,6 +107,7 @@ class DecodeConfig:
     no_repeat_ngram: int = field(default=0, metadata=_range(0, 100))
     batch_size: int = field(default=64, metadata=_range(1, 100_000))
     max_input_length: int = field(default=200, metadata=_range(2, 100_000))
+    protect: bool = True
 
 
 class SearchSettings(NamedTuple):

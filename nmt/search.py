@@ -454,5 +454,10 @@ class Translator:
 
     def with_attention(self, source, beam: int = 1):
         """(tokens [batch, time], attention [batch, time, source]) of the returned hypotheses."""
+        tokens, _, attention = self.scored_with_attention(source, beam)
+        return tokens, attention
+
+    def scored_with_attention(self, source, beam: int = 1):
+        """(tokens [batch, time], scores [batch], attention [batch, time, source])."""
         found = self._search(source, beam=beam, with_attention=True)
-        return found.tokens.numpy(), found.attention.numpy()
+        return found.tokens.numpy(), found.scores.numpy(), found.attention.numpy()

@@ -63,7 +63,8 @@ class Engine:
     def translate(self, lines: list[str], beam: int, nbest: int) -> list[list[tuple[str, float]]]:
         if nbest > 1:
             return nbest_lines(self.run, self.translator, lines, beam, nbest)
-        return [[found] for found in scored_lines(self.run, self.translator, lines, beam)]
+        protect = self.run.config.decode.protect
+        return [[found] for found in scored_lines(self.run, self.translator, lines, beam, protect=protect)]
 
     def attention(self, sentence: str, beam: int) -> dict:
         """The translation of one sentence with its attention [target, source] and both sides' pieces."""

@@ -12,6 +12,7 @@ from typing import TextIO
 
 import numpy as np
 
+from nmt import protect as protection
 from nmt.alignment import hard_alignment, pharaoh
 from nmt.config import search_settings
 from nmt.data import pad
@@ -66,16 +67,23 @@ def decoded_texts(run: Run, output: np.ndarray) -> list[str]:
 
 
 def translate_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
-                    first_line: int = 1, prefixes: list[str] | None = None) -> list[str]:
+                    first_line: int = 1, prefixes: list[str] | None = None, protect: bool = False) -> list[str]:
     """Translations in input order; blank lines stay blank.  With ``prefixes`` (one per line,
-    blank for none) each translation starts with its line's prefix and completes it."""
-    return [text for text, _ in scored_lines(run, translator, lines, beam, batch_size, first_line, prefixes)]
+    blank for none) each translation starts with its line's prefix and completes it.  With
+    ``protect``, see ``scored_lines``."""
+    return [text for text, _ in scored_lines(run, translator, lines, beam, batch_size, first_line, prefixes, protect)]
 
 
 def scored_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
-                 first_line: int = 1, prefixes: list[str] | None = None) -> list[tuple[str, float]]:
+                 first_line: int = 1, prefixes: list[str] | None = None,
+                 protect: bool = False) -> list[tuple[str, float]]:
     """(translation, score) per line in input order; a blank line gives ("", 0.0).  The score
-    is the log-probability (beam search: divided by the length penalty)."""
+    is the log-probability (beam search: divided by the length penalty).  With ``protect``
+    (and no prefixes), a line holding placeholders, markup, entities, URLs, numbers or access
+    keys is translated without them and gets them back where its word alignment says
+    (``nmt.protect``)."""
+    if protect and prefixes is None:
+        return _protected_lines(run, translator, lines, beam, batch_size, first_line)
     batch_size = batch_size or run.config.decode.batch_size
     encoded, todo = encode_inputs(run, lines, first_line)
     prefix_ids = _prefix_ids(run, prefixes)
@@ -86,6 +94,18 @@ def scored_lines(run: Run, translator, lines: list[str], beam: int, batch_size: 
                                            _padded_prefixes(prefix_ids, chunk))
         for index, text, score in zip(chunk, decoded_texts(run, tokens), scores):
             results[index] = (text, float(score))
+    return results
+
+
+def _protected_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None,
+                     first_line: int) -> list[tuple[str, float]]:
+    protected = [protection.protect(line) for line in lines]
+    spanned = [index for index, line in enumerate(protected) if line.spans]
+    plain = ["" if found.spans else line for found, line in zip(protected, lines)]
+    results = scored_lines(run, translator, plain, beam, batch_size, first_line)
+    found = _aligned_search(run, translator, [protected[index].text for index in spanned], beam, batch_size, first_line)
+    for index, (text, score, pairs) in zip(spanned, found):
+        results[index] = (protection.restore(protected[index], text, pairs), score)
     return results
 
 
@@ -110,17 +130,23 @@ def nbest_lines(run: Run, translator, lines: list[str], beam: int, count: int, b
 def aligned_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
                   first_line: int = 1) -> list[tuple[str, list[tuple[int, int]]]]:
     """(translation, word alignment) per line in input order (see ``nmt.alignment``)."""
+    return [(text, pairs) for text, _, pairs in _aligned_search(run, translator, lines, beam, batch_size, first_line)]
+
+
+def _aligned_search(run: Run, translator, lines: list[str], beam: int, batch_size: int | None,
+                    first_line: int) -> list[tuple[str, float, list[tuple[int, int]]]]:
     batch_size = batch_size or run.config.decode.batch_size
     encoded, todo = encode_inputs(run, lines, first_line)
-    results: list[tuple[str, list[tuple[int, int]]]] = [("", [])] * len(lines)
+    results: list[tuple[str, float, list[tuple[int, int]]]] = [("", 0.0, [])] * len(lines)
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
-        tokens, attention = translator.with_attention(pad([encoded[i] for i in chunk]), beam)
+        tokens, scores, attention = translator.scored_with_attention(pad([encoded[i] for i in chunk]), beam)
         outputs = until_eos(tokens)
         for row, (index, text) in enumerate(zip(chunk, decoded_texts(run, tokens))):
             source_pieces = [run.src_vocab.piece(i) for i in encoded[index][:-1]]
             target_pieces = [run.tgt_vocab.piece(i) for i in outputs[row] if i]
-            results[index] = (text, hard_alignment(attention[row], source_pieces, target_pieces))
+            pairs = hard_alignment(attention[row], source_pieces, target_pieces)
+            results[index] = (text, float(scores[row]), pairs)
     return results
 
 
@@ -202,14 +228,15 @@ def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, firs
             else:
                 sink.write(f"{text}\t{pharaoh(pairs)}\n")
     elif output.scores or output.jsonl:
-        for line, (text, score) in enumerate(scored_lines(run, translator, block, beam, **where), start=first_line):
+        found = scored_lines(run, translator, block, beam, protect=run.config.decode.protect, **where)
+        for line, (text, score) in enumerate(found, start=first_line):
             if output.jsonl:
                 record = {"line": line, "translation": text, **({"score": round(score, 6)} if output.scores else {})}
                 sink.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
                 sink.write(f"{score:.6f}\t{text}\n")
     else:
-        for text in translate_lines(run, translator, block, beam, **where):
+        for text in translate_lines(run, translator, block, beam, protect=run.config.decode.protect, **where):
             sink.write(text + "\n")
     sink.flush()
     return len(block)
@@ -240,6 +267,14 @@ def show_completions(run: Run, translator, sentence: str, prefix: str, beam: int
     for rank, text in enumerate(seen, start=1):
         print(f"  {rank}. {text}")
     print(f"({elapsed * 1000:.0f} ms)", file=sys.stderr)
+
+
+def _repl_translation(run: Run, translator, line: str, beam: int, tensorflow) -> str:
+    """A line with protected spans needs the word alignment, which TensorFlow's search gives."""
+    if run.config.decode.protect and protection.has_spans(line):
+        restored = tensorflow()
+        return translate_lines(restored.run, restored.translator, [line], beam, protect=True)[0]
+    return translate_lines(run, translator, [line], beam)[0]
 
 
 def repl(run: Run, translator, beam: int, history_file: Path, tensorflow) -> None:
@@ -285,7 +320,7 @@ def repl(run: Run, translator, beam: int, history_file: Path, tensorflow) -> Non
                     else:
                         print(f"unknown command {line!r}; :help lists the commands")
                     continue
-                print(translate_lines(run, translator, [line], beam)[0])
+                print(_repl_translation(run, translator, line, beam, tensorflow))
                 last = line
         except KeyboardInterrupt:
             print(file=sys.stderr)

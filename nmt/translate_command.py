@@ -16,6 +16,7 @@ from typing import NamedTuple
 from nmt.commands import check_text_file, check_writable, open_trained_run
 from nmt.errors import NmtError
 from nmt.process import quiet_tensorflow
+from nmt.protect import has_spans
 from nmt.run import Run, open_run
 
 # Piped or file input of up to this many lines is translated without TensorFlow (nmt/quick.py)
@@ -68,7 +69,8 @@ def translate(args) -> None:
     head = [] if interactive else list(islice(source, QUICK_LINES + 1))  # how much input there is
     quick = None
     if ((interactive or len(head) <= QUICK_LINES) and not (args.run or [])[1:] and not sampling
-            and output == OutputFormat() and not prefixed):  # scores always come from one implementation
+            and output == OutputFormat() and not prefixed  # scores always come from one implementation
+            and not (run.config.decode.protect and any(map(has_spans, head)))):  # alignments come from TensorFlow
         from nmt.quick import quick_start
         from nmt.weights import weights_path
 
@@ -101,8 +103,9 @@ def _translate_catalog(args, run: Run, beam: int, sampling) -> None:
 
     catalog, lines = read_catalog(Path(args.po))  # a broken catalog is reported before TensorFlow loads
     restored = _restore(run, args, sampling)
+    protect = run.config.decode.protect
     text, counts = fill_catalog(catalog, lines, lambda texts: translate_lines(restored.run, restored.translator,
-                                                                              texts, beam))
+                                                                              texts, beam, protect=protect))
     if args.output:
         write_atomic(Path(args.output), text)
     else:

@@ -98,3 +98,12 @@ def assert_copied(translations: list[str], sources: list[str], share: float = 0.
     assert len(translations) == len(sources), (translations, sources)
     exact = sum(t == s for t, s in zip(translations, sources))
     assert exact >= share * len(sources), list(zip(translations, sources))
+
+
+def with_spans(copy_lines: list[str]) -> list[str]:
+    """Lines the copier returns unchanged, with spans put between their words (what the model
+    sees after protection is the copy line itself, so the expected output is the input)."""
+    first, second, third = [line.split() for line in copy_lines if len(line.split()) >= 2][:3]
+    return [f"{first[0]} %s {' '.join(first[1:])}",
+            f"{second[0]} <b>{second[1]}</b> {' '.join(second[2:])} {{name}}".replace("  ", " "),
+            f"_{' '.join(third)} 3"]

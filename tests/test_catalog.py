@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polib
 import pytest
-from helpers import run_cli
+from helpers import run_cli, with_spans
 
 from nmt.catalog import fill_catalog, placeholders, read_catalog
 from nmt.errors import NmtError
@@ -156,8 +156,9 @@ def test_a_broken_catalog_is_one_line_naming_the_file_and_line(tmp_path):
 
 @pytest.mark.slow
 def test_nmt_translate_po_fills_a_catalog_with_the_models_translations(trained_run, copy_lines, tmp_path):
+    lines = [*copy_lines[:2], *with_spans(copy_lines)]  # placeholders, a tag, an access key: protected
     entries = "".join(f'#: src/app.c:{number}\nmsgid "{line}"\nmsgstr ""\n\n'
-                      for number, line in enumerate(copy_lines[:5], start=1))
+                      for number, line in enumerate(lines, start=1))
     source = write(tmp_path, 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n' + entries)
     output = tmp_path / "filled.po"
     result = run_cli("translate", "--run", str(trained_run), "--po", str(source), "--output", str(output))
@@ -166,7 +167,7 @@ def test_nmt_translate_po_fills_a_catalog_with_the_models_translations(trained_r
                                                       "empty (their translation changed a placeholder), 0 kept "
                                                       "as they were")
     filled = polib.pofile(str(output))
-    assert [(entry.msgstr, entry.flags) for entry in filled] == [(line, ["fuzzy"]) for line in copy_lines[:5]]
+    assert [(entry.msgstr, entry.flags) for entry in filled] == [(line, ["fuzzy"]) for line in lines]
     for bad, message in ((tmp_path / "missing.po", "catalog not found"),
                          (write(tmp_path, 'msgid "a"\nmsgstr "b"\nnot a keyword\n', "broken.po"),
                           "not a valid PO file (Syntax error in po file (line 3))")):

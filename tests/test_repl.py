@@ -8,7 +8,7 @@ import sys
 
 import pexpect
 import pytest
-from helpers import REPO
+from helpers import REPO, with_spans
 
 PROMPT = "de> "
 
@@ -50,6 +50,8 @@ def test_repl_translates_completes_and_obeys_its_commands(trained_run, copy_line
     numbered = [line.strip() for line in completions if line.strip()[:2] in ("1.", "2.", "3.")]
     assert numbered and all(line.split(". ", 1)[1].startswith(other + " ") for line in numbered)
     assert completions[-1].strip().endswith(" ms)")
+    spanned = with_spans(copy_lines)[1]  # a tag and a placeholder: translated around, put back
+    assert answer(child, spanned).strip().splitlines()[-1] == spanned
     assert "unknown command" in answer(child, ":nonsense")
     child.sendline(":quit")
     child.expect(pexpect.EOF)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from helpers import REPO
+from helpers import REPO, with_spans
 
 from nmt.serve import Engine, ServeOptions, loader, make_app
 
@@ -98,6 +98,17 @@ def test_translate_predict_and_metrics_answer_as_nmt_translate_does(run, copy_li
         text = await (await client.get("/metrics")).text()
         assert 'nmt_requests_total{path="/v1/translate",status="200"} 2.0' in text
         assert "nmt_sentences_total 16.0" in text and "nmt_request_seconds_bucket" in text
+
+    with_client(make_app("tiny", loader(run, "best"), ServeOptions(batch_wait=0.0)), scenario)
+
+
+def test_placeholders_markup_and_access_keys_come_back_from_the_server(run, copy_lines):
+    lines = [*with_spans(copy_lines), copy_lines[3]]
+
+    async def scenario(client):
+        await until_ready(client)
+        answer = await (await client.post("/v1/translate", json={"text": lines, "beam": 2})).json()
+        assert [found["translation"] for found in answer["translations"]] == lines
 
     with_client(make_app("tiny", loader(run, "best"), ServeOptions(batch_wait=0.0)), scenario)
 

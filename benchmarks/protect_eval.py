@@ -1,0 +1,173 @@
+"""Placeholders, markup, entities, URLs, numbers and access keys through translation: UI catalog
+lines that hold them, German to English, translated as they are and with protection
+(``nmt.protect``); how many lines keep every span exactly, per kind, balanced tags, BLEU and
+chrF against the catalogs' English, and sentences/s.
+
+    .venv/bin/python benchmarks/protect_eval.py --run runs/debian-de-en --output docs/protect
+
+The lines come from the German catalogs of the UI packages that ``debian-de-en`` builds from
+(unpacked in ``.cache/debian`` by ``make data``): pairs whose German holds a placeholder, tag,
+entity, URL or access key and whose English holds the same placeholders and tags.  The corpus
+recipe drops lines with placeholders and strips markup and access keys, so a pair is kept
+only if its stripped German is not a training sentence of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from data_prep.clean import normalize_text, strip_access_keys, strip_markup  # noqa: E402
+from data_prep.gettext_catalogs import UI_PACKAGES, catalog_messages, catalogs  # noqa: E402
+from nmt.files import write_atomic  # noqa: E402
+from nmt.protect import SPAN, protect  # noqa: E402
+
+CHECKED = ("placeholder", "tag", "entity", "url")  # must match between German and English
+KINDS = ("placeholder", "tag", "entity", "url", "number", "access")
+
+
+def spans(text: str) -> Counter:
+    """(kind, text) of every protected span, access key markers included."""
+    found = Counter((match.lastgroup, match.group(0)) for match in SPAN.finditer(text))
+    found.update(("access", span.text) for span in protect(text).spans if span.kind == "access")
+    return found
+
+
+def well_formed(text: str) -> bool:
+    stack = []
+    for closing, name, empty in re.findall(r"<(/?)([A-Za-z][\w:.-]*)[^<>]*?(/?)>", text):
+        if empty:
+            continue
+        if not closing:
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            return False
+    return not stack
+
+
+def held_out_pairs(cache: Path, train: Path, count: int, seed: int) -> list[tuple[str, str]]:
+    """Up to ``count`` (German, English) catalog pairs with protected spans, none a training line."""
+    training = set(train.read_text(encoding="utf-8").splitlines())
+    pairs, seen = [], set()
+    for package in UI_PACKAGES:
+        for path in catalogs(cache / package.format(lang="de"), "de"):
+            for english, german in catalog_messages(path):
+                german, english = german.strip(), english.strip()
+                if german in seen or "\n" in german + english or not 2 <= len(german.split()) <= 40:
+                    continue
+                source = spans(german)
+                if not any(kind != "number" for kind, _ in source):
+                    continue
+                checked = Counter({key: n for key, n in source.items() if key[0] in CHECKED})
+                if checked != Counter({key: n for key, n in spans(english).items() if key[0] in CHECKED}):
+                    continue
+                if normalize_text(strip_access_keys(strip_markup(german))) in training:
+                    continue
+                seen.add(german)
+                pairs.append((german, english))
+    random.Random(seed).shuffle(pairs)
+    return pairs[:count]
+
+
+def kept(sources: list[str], outputs: list[str]) -> dict:
+    """Lines whose output holds every span of the source exactly as often; per kind, the share
+    of source spans the output holds as often; tags well-formed where the source's are."""
+    by_kind = {kind: [0, 0] for kind in KINDS}  # spans kept, spans in the sources
+    whole = balanced = balanced_sources = 0
+    for source, output in zip(sources, outputs):
+        wanted, got = spans(source), spans(output)
+        whole += all(got[key] == n for key, n in wanted.items())
+        for (kind, text), n in wanted.items():
+            by_kind[kind][0] += min(got[(kind, text)], n)
+            by_kind[kind][1] += n
+        if well_formed(source):
+            balanced_sources += 1
+            balanced += well_formed(output)
+    return {"lines_with_every_span": whole, "lines": len(sources),
+            "kept_by_kind": {kind: {"kept": k, "spans": n} for kind, (k, n) in by_kind.items() if n},
+            "well_formed": balanced, "well_formed_sources": balanced_sources}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="a trained German-English run directory")
+    parser.add_argument("--output", required=True, type=Path, help="directory for protect.json and protect.md")
+    parser.add_argument("--lines", type=int, default=1000)
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "debian")
+    args = parser.parse_args()
+
+    from nmt.process import quiet_tensorflow
+
+    quiet_tensorflow()
+    import sacrebleu
+
+    from nmt.machine import describe
+    from nmt.run import open_run
+    from nmt.translate import make_translator, protected_lines, translate_lines
+    from nmt.weights import load_model
+
+    run = open_run(Path(args.run))
+    pairs = held_out_pairs(args.cache, Path(f"{run.config.data.train}.{run.config.data.src_lang}"),
+                           args.lines, args.seed)
+    sources, references = [g for g, _ in pairs], [e for _, e in pairs]
+    translator = make_translator(run, load_model(run))
+    translate_lines(run, translator, sources[:64], args.beam)  # traced before timing
+    results = {}
+    for name, translate in (("as they are", translate_lines), ("protected", protected_lines)):
+        started = time.perf_counter()
+        outputs = translate(run, translator, sources, args.beam)
+        seconds = time.perf_counter() - started
+        bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
+        results[name] = {**kept(sources, outputs),
+                         "bleu": round(bleu.corpus_score(outputs, [references]).score, 2),
+                         "chrf": round(chrf.corpus_score(outputs, [references]).score, 2),
+                         "sentences_per_second": round(len(sources) / seconds, 1),
+                         "examples": [{"source": s, "output": o, "reference": r}
+                                      for s, o, r in list(zip(sources, outputs, references))[:12]]}
+        print(f"{name}: {results[name]['lines_with_every_span']}/{len(sources)} lines keep every span, "
+              f"BLEU {results[name]['bleu']}", file=sys.stderr)
+    report = {"machine": describe(), "run": args.run, "beam": args.beam, "lines": len(sources),
+              "bleu_signature": str(sacrebleu.BLEU().get_signature()),
+              "chrf_signature": str(sacrebleu.CHRF().get_signature()), "results": results}
+    args.output.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.output / "protect.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(args.output / "protect.md", markdown(report))
+    print(f"wrote {args.output / 'protect.md'}", file=sys.stderr)
+
+
+def markdown(report: dict) -> str:
+    machine = report["machine"]
+    lines = [f"Protected spans through translation: {report['lines']} held-out UI catalog lines (German to "
+             f"English) on {machine['cpu']} ({machine['cores']} cores), commit {machine['commit']}, "
+             f"{machine['date']}; run `{report['run']}`, beam {report['beam']}.", "",
+             "| translated | lines keeping every span | " + " | ".join(f"{k} kept" for k in KINDS)
+             + " | tags well-formed | BLEU | chrF | sentences/s |",
+             "| --- | ---: |" + " ---: |" * len(KINDS) + " ---: | ---: | ---: | ---: |"]
+    for name, result in report["results"].items():
+        kinds = [result["kept_by_kind"].get(kind) for kind in KINDS]
+        cells = [f"{k['kept']} / {k['spans']}" if k else "-" for k in kinds]
+        lines.append(f"| {name} | {result['lines_with_every_span']} / {result['lines']} | " + " | ".join(cells)
+                     + f" | {result['well_formed']} / {result['well_formed_sources']} | {result['bleu']} | "
+                     f"{result['chrf']} | {result['sentences_per_second']} |")
+    lines += ["", f"BLEU `{report['bleu_signature']}`, chrF `{report['chrf_signature']}`.", "",
+              "| German | as they are | protected | reference |", "| --- | --- | --- | --- |"]
+    plain, protected = report["results"]["as they are"]["examples"], report["results"]["protected"]["examples"]
+    for a, b in zip(plain, protected):
+        cells = [a["source"], a["output"], b["output"], a["reference"]]
+        lines.append("| " + " | ".join(f"`{c}`".replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
