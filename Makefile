@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install train train-distributed translate serve score evaluate average export data bench bench-peer decode-peer compare matrix recipes precision defaults docs results lint test test-fast clean
+.PHONY: protection glossary install train train-distributed translate serve score evaluate average export data bench bench-peer decode-peer compare matrix recipes precision defaults docs results lint test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -68,6 +68,16 @@ bench-peer: install .venv-peer/.installed
 STEPS ?= 500
 decode-peer: install .venv-peer/.installed
 	@$(VENV)/bin/python benchmarks/decode_peer.py --config $(or $(CONFIG),configs/bench.yaml) --steps $(STEPS) $(ARGS)
+
+# placeholders, markup and access keys through translation, with and without decode.protect:
+# held-out UI catalog lines of the cached Debian packages (make data) and the run's test sets
+protection: install
+	@$(VENV)/bin/python benchmarks/protect_eval.py --run $(or $(RUN),runs/debian-de-en) $(ARGS)
+
+# glossary terms through translation, without and with a glossary drawn from the Ding dictionary:
+# the run's held-out test sentences that hold its terms
+glossary: install
+	@$(VENV)/bin/python benchmarks/glossary_eval.py --run $(or $(RUN),runs/debian-de-en) $(ARGS)
 
 compare: install
 	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)

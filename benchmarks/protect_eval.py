@@ -3,7 +3,7 @@ lines that hold them, German to English, translated as they are and with protect
 (``nmt.protect``); how many lines keep every span exactly, per kind, balanced tags, BLEU and
 chrF against the catalogs' English, and sentences/s.
 
-    .venv/bin/python benchmarks/protect_eval.py --run runs/debian-de-en --output docs/protect
+    make protection RUN=runs/debian-de-en    (benchmarks/protect_eval.py --run DIR [--output DIR])
 
 The lines come from the German catalogs of the UI packages that ``debian-de-en`` builds from
 (unpacked in ``.cache/debian`` by ``make data``): pairs whose German holds a placeholder, tag,
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from data_prep.clean import normalize_text, strip_access_keys, strip_markup  # noqa: E402
 from data_prep.gettext_catalogs import UI_PACKAGES, catalog_messages, catalogs  # noqa: E402
 from nmt.files import write_atomic  # noqa: E402
-from nmt.protect import SPAN, protect  # noqa: E402
+from nmt.protect import SPAN, has_spans, protect  # noqa: E402
 
 CHECKED = ("placeholder", "tag", "entity", "url")  # must match between German and English
 KINDS = ("placeholder", "tag", "entity", "url", "number", "access")
@@ -83,9 +83,13 @@ def kept(sources: list[str], outputs: list[str]) -> dict:
     of source spans the output holds as often; tags well-formed where the source's are."""
     by_kind = {kind: [0, 0] for kind in KINDS}  # spans kept, spans in the sources
     whole = balanced = balanced_sources = 0
+    lost = []
     for source, output in zip(sources, outputs):
         wanted, got = spans(source), spans(output)
-        whole += all(got[key] == n for key, n in wanted.items())
+        if all(got[key] == n for key, n in wanted.items()):
+            whole += 1
+        else:
+            lost.append({"source": source, "output": output})
         for (kind, text), n in wanted.items():
             by_kind[kind][0] += min(got[(kind, text)], n)
             by_kind[kind][1] += n
@@ -94,13 +98,14 @@ def kept(sources: list[str], outputs: list[str]) -> dict:
             balanced += well_formed(output)
     return {"lines_with_every_span": whole, "lines": len(sources),
             "kept_by_kind": {kind: {"kept": k, "spans": n} for kind, (k, n) in by_kind.items() if n},
-            "well_formed": balanced, "well_formed_sources": balanced_sources}
+            "well_formed": balanced, "well_formed_sources": balanced_sources, "lost": lost}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a trained German-English run directory")
-    parser.add_argument("--output", required=True, type=Path, help="directory for protect.json and protect.md")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "protect",
+                        help="directory for protect.json and protect.md (default docs/protect)")
     parser.add_argument("--lines", type=int, default=1000)
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
@@ -114,7 +119,7 @@ def main() -> None:
 
     from nmt.machine import describe
     from nmt.run import open_run
-    from nmt.translate import make_translator, protected_lines, translate_lines
+    from nmt.translate import make_translator, translate_lines
     from nmt.weights import load_model
 
     run = open_run(Path(args.run))
@@ -124,11 +129,11 @@ def main() -> None:
     translator = make_translator(run, load_model(run))
     translate_lines(run, translator, sources[:64], args.beam)  # traced before timing
     results = {}
-    for name, translate in (("as they are", translate_lines), ("protected", protected_lines)):
+    bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
+    for name, protected in (("as they are", False), ("protected", True)):
         started = time.perf_counter()
-        outputs = translate(run, translator, sources, args.beam)
+        outputs = translate_lines(run, translator, sources, args.beam, protect=protected)
         seconds = time.perf_counter() - started
-        bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
         results[name] = {**kept(sources, outputs),
                          "bleu": round(bleu.corpus_score(outputs, [references]).score, 2),
                          "chrf": round(chrf.corpus_score(outputs, [references]).score, 2),
@@ -137,9 +142,21 @@ def main() -> None:
                                       for s, o, r in list(zip(sources, outputs, references))[:12]]}
         print(f"{name}: {results[name]['lines_with_every_span']}/{len(sources)} lines keep every span, "
               f"BLEU {results[name]['bleu']}", file=sys.stderr)
+    report_tests = {}
+    for prefix in run.config.data.test:  # what protection does to the run's own test sets
+        name = Path(prefix).name
+        test_sources = Path(f"{prefix}.{run.config.data.src_lang}").read_text(encoding="utf-8").splitlines()
+        test_references = Path(f"{prefix}.{run.config.data.tgt_lang}").read_text(encoding="utf-8").splitlines()
+        report_tests[name] = {"lines": len(test_sources),
+                              "lines_with_spans": sum(map(has_spans, test_sources))}
+        for system, protected in (("as they are", False), ("protected", True)):
+            outputs = translate_lines(run, translator, test_sources, args.beam, protect=protected)
+            report_tests[name][system] = round(bleu.corpus_score(outputs, [test_references]).score, 2)
+        print(f"{name}: {report_tests[name]}", file=sys.stderr)
     report = {"machine": describe(), "run": args.run, "beam": args.beam, "lines": len(sources),
-              "bleu_signature": str(sacrebleu.BLEU().get_signature()),
-              "chrf_signature": str(sacrebleu.CHRF().get_signature()), "results": results}
+              "test_sets": report_tests,
+              "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
+              "results": results}
     args.output.mkdir(parents=True, exist_ok=True)
     write_atomic(args.output / "protect.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     write_atomic(args.output / "protect.md", markdown(report))
@@ -160,6 +177,11 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | {result['lines_with_every_span']} / {result['lines']} | " + " | ".join(cells)
                      + f" | {result['well_formed']} / {result['well_formed_sources']} | {result['bleu']} | "
                      f"{result['chrf']} | {result['sentences_per_second']} |")
+    lines += ["", "The run's own test sets, BLEU:", "",
+              "| test set | lines | lines with spans | as they are | protected |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {name} | {test['lines']} | {test['lines_with_spans']} | {test['as they are']} | "
+              f"{test['protected']} |" for name, test in report["test_sets"].items()]
     lines += ["", f"BLEU `{report['bleu_signature']}`, chrF `{report['chrf_signature']}`.", "",
               "| German | as they are | protected | reference |", "| --- | --- | --- | --- |"]
     plain, protected = report["results"]["as they are"]["examples"], report["results"]["protected"]["examples"]

@@ -68,6 +68,8 @@ def _translate(sub: argparse.ArgumentParser) -> None:
                                            "file and completes it (a blank line: no prefix)")
     sub.add_argument("--tab-prefix", action="store_true",
                      help="input lines are 'source<TAB>prefix': complete each prefix")
+    sub.add_argument("--glossary", help="TSV of 'source term<TAB>target term': each term found in a line is "
+                                        "translated in that form (default: decode.glossary)")
     sub.add_argument("--po", help="a gettext catalog: fill its empty translations (marked fuzzy; an entry whose "
                                   "translation would change a placeholder stays empty), write it to --output "
                                   "or stdout, everything else kept byte for byte")
@@ -112,6 +114,8 @@ def _serve(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--max-body", type=int, default=1 << 20, help="bytes per request body at most (default 1 MiB)")
     sub.add_argument("--no-batching", action="store_true",
                      help="decode one request at a time (to measure what batching gains)")
+    sub.add_argument("--glossary", help="TSV of 'source term<TAB>target term' applied to every translation "
+                                        "(default: decode.glossary)")
 
 
 def _prepare(sub: argparse.ArgumentParser) -> None:

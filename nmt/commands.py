@@ -13,6 +13,7 @@ from pathlib import Path
 from data_prep.recipes import prepare as prepare_corpus
 from nmt.config import load_config
 from nmt.errors import NmtError
+from nmt.glossary import glossary_for_run
 from nmt.process import quiet_tensorflow
 from nmt.run import Run, open_run
 
@@ -101,8 +102,9 @@ def serve(args) -> None:
     from nmt.serve import ServeOptions
     from nmt.serve import serve as serve_run
 
+    glossary = glossary_for_run(run, args.glossary or run.config.decode.glossary)
     serve_run(run, args.weights, ServeOptions(args.host, args.port, args.batch_wait_ms / 1000, args.max_batch,
-                                              args.max_lines, args.max_body, not args.no_batching))
+                                              args.max_lines, args.max_body, not args.no_batching), glossary)
 
 
 def score(args) -> None:

@@ -108,6 +108,7 @@ class DecodeConfig:
     batch_size: int = field(default=64, metadata=_range(1, 100_000))
     max_input_length: int = field(default=200, metadata=_range(2, 100_000))
     protect: bool = True
+    glossary: str | None = None
 
 
 class SearchSettings(NamedTuple):

@@ -31,7 +31,7 @@ def evaluate_run(run: Run, translator, beam: int) -> dict:
               "length_penalty": run.config.decode.length_penalty, "machine": describe(), "test_sets": {}}
     for prefix in data.test:
         sources, references = read_parallel(prefix, data.src_lang, data.tgt_lang)
-        hypotheses = translate_lines(run, translator, sources, beam)
+        hypotheses = translate_lines(run, translator, sources, beam, protect=run.config.decode.protect)
         name = Path(prefix).name
         write_atomic(run.directory / f"{name}.{data.tgt_lang}.hyp",
                      "".join(h + "\n" for h in hypotheses))

@@ -24,11 +24,13 @@ PLACEHOLDER = "|".join([
     r"%%",                                                            # a literal percent sign
     r"%(?:\d+\$|\([A-Za-z_]\w*\))?[-+#0']*(?:\*|\d+)?(?:\.(?:\*|\d+))?"   # printf, Python's %-format
     r"(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGaAcspn]",           # (no space flag: "50% of")
+    r"%[aAbBcCdDeEFGhHIjklmMOprRStTuUVwWxXyYzZ]",                     # strftime
     r"%L?\d+",                                                        # Qt's %1, %L2
+    r"~[aAsS%](?!\w)",                                                 # Lisp's format (~a)
     r"\{[\w.\[\]]*(?:![rsa])?(?::[^{}]*)?\}",                           # str.format, ICU names
-    r"\$\{?[A-Za-z_]\w*\}?",                                            # shell variables
+    r"\$\{?[A-Za-z_]\w*\}?|\$\d+",                                     # shell variables, $1
 ])
-NUMBER = r"(?<![\w.,])\d+(?:[.,:]\d+)*(?!\w)"
+NUMBER = r"(?<!\S)\d+(?:[.,:]\d+)*(?=$|\s|[.,;:!?](?:\s|$))"  # a word of its own: not "UTF-8", "(3)"
 SPAN = re.compile(f"(?P<url>{URL})|(?P<tag>{TAG})|(?P<entity>{ENTITY})"
                   f"|(?P<placeholder>{PLACEHOLDER})|(?P<number>{NUMBER})")
 # an access key marker: "_File", "&Open", "~Save" opening a word, or LibreOffice's "Pa~ges" inside
@@ -70,7 +72,22 @@ def _items(line: str) -> list[tuple[str, str, bool]]:
         if match:
             items.append((match.lastgroup, match.group(0), match.start() == 0 or line[match.start() - 1].isspace()))
             position = match.end()
-    return items
+    return _joined_codes(items)
+
+
+def _joined_codes(items: list[tuple[str, str, bool]]) -> list[tuple[str, str, bool]]:
+    """Placeholders glued together, or with letterless bits between them ("%C24$2%O", IRC
+    colour codes), are one span: a bit such as "24" means nothing to the model."""
+    joined: list[tuple[str, str, bool]] = []
+    for index, (kind, text, space_before) in enumerate(items):
+        follows = index + 1 < len(items) and not items[index + 1][2] and items[index + 1][0] == "placeholder"
+        letterless = kind == "word" and not re.search(r"[^\W\d_]", text)
+        if joined and joined[-1][0] == "placeholder" and not space_before and (
+                kind == "placeholder" or letterless and follows):
+            joined[-1] = (joined[-1][0], joined[-1][1] + text, joined[-1][2])
+        else:
+            joined.append((kind, text, space_before))
+    return joined
 
 
 def _opening(tag: str) -> str | None:
@@ -161,18 +178,38 @@ def restore(protected: Protected, translation: str, alignment: list[tuple[int, i
             gap = min(linked, default=0)
         else:
             gap = max(linked, default=len(words) - 1) + 1
-        if span.kind == "access":  # marks a word (none to mark in an empty translation)
-            if gap < len(words):
-                words[gap][0] = span.text + words[gap][0]
+        if span.kind == "access":
+            _mark_access_key(words, gap, span.text)
         else:
             placed.append((gap, order, [span.text, ("span", order)]))
     placed = _tags_in_source_order(protected, placed)
     for gap, _, item in sorted(placed, reverse=True):
         words.insert(min(gap, len(words)), item)
+    source_words = protected.text.split()
+
+    def copied(item: list) -> bool:
+        """A span keeps its glue to a target word unless that word stands for source
+        punctuation it does not repeat (the alignment of punctuation is a guess)."""
+        kind, index = item[1]
+        return kind != "word" or not 0 <= index < len(source_words) or \
+            re.search(r"\w", source_words[index]) is not None or item[0] == source_words[index]
+
     text = words[0][0] if words else ""
-    for (_, left), (word, right) in zip(words, words[1:]):
-        text += ("" if (left, right) in protected.glued else " ") + word
+    for left, right in zip(words, words[1:]):
+        glued = (left[1], right[1]) in protected.glued and copied(left) and copied(right)
+        text += ("" if glued else " ") + right[0]
     return text
+
+
+def _mark_access_key(words: list[list], gap: int, marker: str) -> None:
+    """The marker before the first letter of the target word at ``gap`` (else of the nearest
+    word after it, else before it, that has a letter); a translation without letters has none."""
+    order = [*range(gap, len(words)), *range(min(gap, len(words)) - 1, -1, -1)]
+    for index in order:
+        letter = re.search(r"[^\W\d_]", words[index][0])
+        if letter and words[index][1][0] == "word":
+            words[index][0] = words[index][0][:letter.start()] + marker + words[index][0][letter.start():]
+            return
 
 
 def _tags_in_source_order(protected: Protected, placed: list[tuple[int, int, list]]) -> list[tuple[int, int, list]]:

@@ -57,14 +57,15 @@ class ServeOptions:
 class Engine:
     """The loaded run: searches on one thread, since TensorFlow runs one graph at a time best here."""
 
-    def __init__(self, run, model, translator):
-        self.run, self.model, self.translator = run, model, translator
+    def __init__(self, run, model, translator, glossary=None):
+        self.run, self.model, self.translator, self.glossary = run, model, translator, glossary
 
     def translate(self, lines: list[str], beam: int, nbest: int) -> list[list[tuple[str, float]]]:
         if nbest > 1:
             return nbest_lines(self.run, self.translator, lines, beam, nbest)
-        protect = self.run.config.decode.protect
-        return [[found] for found in scored_lines(self.run, self.translator, lines, beam, protect=protect)]
+        found = scored_lines(self.run, self.translator, lines, beam, protect=self.run.config.decode.protect,
+                             glossary=self.glossary)
+        return [[one] for one in found]
 
     def attention(self, sentence: str, beam: int) -> dict:
         """The translation of one sentence with its attention [target, source] and both sides' pieces."""
@@ -371,18 +372,18 @@ async def _load(app: web.Application, batcher: Batcher, load: Callable[[], Engin
     print(f"model loaded and warmed up in {time.perf_counter() - started:.1f} s; ready", file=sys.stderr, flush=True)
 
 
-def loader(run, weights: str) -> Callable[[], Engine]:
+def loader(run, weights: str, glossary=None) -> Callable[[], Engine]:
     """Load the run's model and trace the default search once, so the first request is fast."""
     def load() -> Engine:
         model = load_model(run, weights)
-        engine = Engine(run, model, make_translator(run, model))
+        engine = Engine(run, model, make_translator(run, model), glossary)
         engine.translate(["Hallo."], min(run.config.decode.beam_size, MAX_BEAM), 1)
         return engine
     return load
 
 
-def serve(run, weights: str, options: ServeOptions) -> None:
-    app = make_app(run.directory.name, loader(run, weights), options)
+def serve(run, weights: str, options: ServeOptions, glossary=None) -> None:
+    app = make_app(run.directory.name, loader(run, weights, glossary), options)
     print(f"serving {run.directory} on http://{options.host}:{options.port}/ (loading the model; "
           f"GET /healthz says when it is ready)", file=sys.stderr, flush=True)
     web.run_app(app, host=options.host, port=options.port, print=None, handle_signals=True)

@@ -17,6 +17,8 @@ from nmt.alignment import hard_alignment, pharaoh
 from nmt.config import search_settings
 from nmt.data import pad
 from nmt.errors import NmtError
+from nmt.glossary import Glossary
+from nmt.glossary import apply as apply_glossary
 from nmt.interrupts import reliable_ctrl_c
 from nmt.run import Run
 from nmt.vocab import EOS_ID
@@ -67,23 +69,26 @@ def decoded_texts(run: Run, output: np.ndarray) -> list[str]:
 
 
 def translate_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
-                    first_line: int = 1, prefixes: list[str] | None = None, protect: bool = False) -> list[str]:
+                    first_line: int = 1, prefixes: list[str] | None = None, protect: bool = False,
+                    glossary: Glossary | None = None) -> list[str]:
     """Translations in input order; blank lines stay blank.  With ``prefixes`` (one per line,
-    blank for none) each translation starts with its line's prefix and completes it.  With
-    ``protect``, see ``scored_lines``."""
-    return [text for text, _ in scored_lines(run, translator, lines, beam, batch_size, first_line, prefixes, protect)]
+    blank for none) each translation starts with its line's prefix and completes it.  For
+    ``protect`` and ``glossary`` see ``scored_lines``."""
+    found = scored_lines(run, translator, lines, beam, batch_size, first_line, prefixes, protect, glossary)
+    return [text for text, _ in found]
 
 
 def scored_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None = None,
-                 first_line: int = 1, prefixes: list[str] | None = None,
-                 protect: bool = False) -> list[tuple[str, float]]:
+                 first_line: int = 1, prefixes: list[str] | None = None, protect: bool = False,
+                 glossary: Glossary | None = None) -> list[tuple[str, float]]:
     """(translation, score) per line in input order; a blank line gives ("", 0.0).  The score
-    is the log-probability (beam search: divided by the length penalty).  With ``protect``
-    (and no prefixes), a line holding placeholders, markup, entities, URLs, numbers or access
-    keys is translated without them and gets them back where its word alignment says
-    (``nmt.protect``)."""
-    if protect and prefixes is None:
-        return _protected_lines(run, translator, lines, beam, batch_size, first_line)
+    is the log-probability (beam search: divided by the length penalty).  Without prefixes,
+    a line that needs its word alignment is translated with it: with ``protect``, a line
+    holding placeholders, markup, entities, URLs, numbers or access keys is translated
+    without them and gets them back (``nmt.protect``); with a ``glossary``, its terms are
+    put in their required form (``nmt.glossary``)."""
+    if (protect or glossary) and prefixes is None:
+        return _aligned_rewrites(run, translator, lines, beam, batch_size, first_line, protect, glossary)
     batch_size = batch_size or run.config.decode.batch_size
     encoded, todo = encode_inputs(run, lines, first_line)
     prefix_ids = _prefix_ids(run, prefixes)
@@ -97,14 +102,20 @@ def scored_lines(run: Run, translator, lines: list[str], beam: int, batch_size: 
     return results
 
 
-def _protected_lines(run: Run, translator, lines: list[str], beam: int, batch_size: int | None,
-                     first_line: int) -> list[tuple[str, float]]:
-    protected = [protection.protect(line) for line in lines]
-    spanned = [index for index, line in enumerate(protected) if line.spans]
-    plain = ["" if found.spans else line for found, line in zip(protected, lines)]
+def _aligned_rewrites(run: Run, translator, lines: list[str], beam: int, batch_size: int | None,
+                      first_line: int, protect: bool, glossary: Glossary | None) -> list[tuple[str, float]]:
+    """Lines with protected spans or glossary terms translated with their alignment and
+    rewritten; the others as they are."""
+    protected = [protection.protect(line) if protect else protection.Protected(line, [], set()) for line in lines]
+    matches = [glossary.matches(found.text.split()) if glossary else [] for found in protected]
+    rewritten = [index for index, found in enumerate(protected) if found.spans or matches[index]]
+    plain = ["" if found.spans or terms else line for found, terms, line in zip(protected, matches, lines)]
     results = scored_lines(run, translator, plain, beam, batch_size, first_line)
-    found = _aligned_search(run, translator, [protected[index].text for index in spanned], beam, batch_size, first_line)
-    for index, (text, score, pairs) in zip(spanned, found):
+    aligned = _aligned_search(run, translator, [protected[index].text for index in rewritten], beam, batch_size,
+                              first_line)
+    for index, (text, score, pairs) in zip(rewritten, aligned):
+        if matches[index]:
+            text, pairs = apply_glossary(matches[index], text, pairs)
         results[index] = (protection.restore(protected[index], text, pairs), score)
     return results
 
@@ -178,10 +189,11 @@ class OutputFormat:
 
 def translate_stream(run: Run, translator, source: TextIO, sink: TextIO, beam: int,
                      output: OutputFormat = OutputFormat(), prefixes: TextIO | None = None,
-                     tab_prefix: bool = False) -> int:
+                     tab_prefix: bool = False, glossary: Glossary | None = None) -> int:
     """Translate ``source`` in blocks of lines; exactly one output line (or one group of
     ``nbest`` rows) per input line.  A translation starts with the same line of
-    ``prefixes``, or with what follows a TAB in the input line when ``tab_prefix``."""
+    ``prefixes``, or with what follows a TAB in the input line when ``tab_prefix``; a
+    ``glossary``'s terms take their required form."""
     block_size = run.config.decode.batch_size * BATCHES_PER_BLOCK
     block: list[str] = []
     starts: list[str] | None = [] if prefixes is not None or tab_prefix else None
@@ -199,16 +211,17 @@ def translate_stream(run: Run, translator, source: TextIO, sink: TextIO, beam: i
             starts.append(start.rstrip("\r\n"))
         block.append(text)
         if len(block) == block_size:
-            count += _flush(run, translator, block, sink, beam, count + 1, output, starts)
+            count += _flush(run, translator, block, sink, beam, count + 1, output, starts, glossary)
             block, starts = [], (None if starts is None else [])
     if block:
-        count += _flush(run, translator, block, sink, beam, count + 1, output, starts)
+        count += _flush(run, translator, block, sink, beam, count + 1, output, starts, glossary)
     return count
 
 
 def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, first_line: int,
-           output: OutputFormat, prefixes: list[str] | None = None) -> int:
+           output: OutputFormat, prefixes: list[str] | None = None, glossary: Glossary | None = None) -> int:
     where = {"first_line": first_line, "prefixes": prefixes}
+    rewrite = {"protect": run.config.decode.protect, "glossary": glossary}
     if output.nbest:
         for line, hypotheses in enumerate(nbest_lines(run, translator, block, beam, output.nbest, **where),
                                           start=first_line):
@@ -228,7 +241,7 @@ def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, firs
             else:
                 sink.write(f"{text}\t{pharaoh(pairs)}\n")
     elif output.scores or output.jsonl:
-        found = scored_lines(run, translator, block, beam, protect=run.config.decode.protect, **where)
+        found = scored_lines(run, translator, block, beam, **rewrite, **where)
         for line, (text, score) in enumerate(found, start=first_line):
             if output.jsonl:
                 record = {"line": line, "translation": text, **({"score": round(score, 6)} if output.scores else {})}
@@ -236,7 +249,7 @@ def _flush(run: Run, translator, block: list[str], sink: TextIO, beam: int, firs
             else:
                 sink.write(f"{score:.6f}\t{text}\n")
     else:
-        for text in translate_lines(run, translator, block, beam, protect=run.config.decode.protect, **where):
+        for text in translate_lines(run, translator, block, beam, **rewrite, **where):
             sink.write(text + "\n")
     sink.flush()
     return len(block)
@@ -269,15 +282,17 @@ def show_completions(run: Run, translator, sentence: str, prefix: str, beam: int
     print(f"({elapsed * 1000:.0f} ms)", file=sys.stderr)
 
 
-def _repl_translation(run: Run, translator, line: str, beam: int, tensorflow) -> str:
-    """A line with protected spans needs the word alignment, which TensorFlow's search gives."""
-    if run.config.decode.protect and protection.has_spans(line):
+def _repl_translation(run: Run, translator, line: str, beam: int, tensorflow, glossary: Glossary | None) -> str:
+    """A line with protected spans or glossary terms needs the word alignment, which
+    TensorFlow's search gives."""
+    protect = run.config.decode.protect and protection.has_spans(line)
+    if protect or glossary:
         restored = tensorflow()
-        return translate_lines(restored.run, restored.translator, [line], beam, protect=True)[0]
+        return translate_lines(restored.run, restored.translator, [line], beam, protect=protect, glossary=glossary)[0]
     return translate_lines(run, translator, [line], beam)[0]
 
 
-def repl(run: Run, translator, beam: int, history_file: Path, tensorflow) -> None:
+def repl(run: Run, translator, beam: int, history_file: Path, tensorflow, glossary: Glossary | None = None) -> None:
     """Interactive translation with line editing and history.  Lines go to ``translator``;
     :prefix and :show need the TensorFlow model, which ``tensorflow()`` returns as
     ``(run, model, translator)`` (loading it on first use when ``translator`` is NumPy's)."""
@@ -320,7 +335,7 @@ def repl(run: Run, translator, beam: int, history_file: Path, tensorflow) -> Non
                     else:
                         print(f"unknown command {line!r}; :help lists the commands")
                     continue
-                print(_repl_translation(run, translator, line, beam, tensorflow))
+                print(_repl_translation(run, translator, line, beam, tensorflow, glossary))
                 last = line
         except KeyboardInterrupt:
             print(file=sys.stderr)

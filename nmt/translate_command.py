@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from nmt.commands import check_text_file, check_writable, open_trained_run
 from nmt.errors import NmtError
+from nmt.glossary import glossary_for_run
 from nmt.process import quiet_tensorflow
 from nmt.protect import has_spans
 from nmt.run import Run, open_run
@@ -55,8 +56,9 @@ def translate(args) -> None:
     sampling = _sampling(args)
     if args.nbest and not 1 <= args.nbest <= beam:
         raise NmtError(f"--nbest: expected a value between 1 and the beam size ({beam}), got {args.nbest}")
+    glossary = glossary_for_run(run, args.glossary or run.config.decode.glossary)  # errors before TensorFlow
     if args.po:
-        _translate_catalog(args, run, 1 if sampling else beam, sampling)
+        _translate_catalog(args, run, 1 if sampling else beam, sampling, glossary)
         return
     from nmt.translate import OutputFormat, repl, translate_stream
 
@@ -70,7 +72,7 @@ def translate(args) -> None:
     quick = None
     if ((interactive or len(head) <= QUICK_LINES) and not (args.run or [])[1:] and not sampling
             and output == OutputFormat() and not prefixed  # scores always come from one implementation
-            and not (run.config.decode.protect and any(map(has_spans, head)))):  # alignments come from TensorFlow
+            and not glossary and not (run.config.decode.protect and any(map(has_spans, head)))):  # aligned: TF
         from nmt.quick import quick_start
         from nmt.weights import weights_path
 
@@ -78,14 +80,14 @@ def translate(args) -> None:
     tensorflow = LazyTensorFlow(run, args, sampling, announce=bool(quick and interactive))
     translator = quick or (tensorflow().run, tensorflow().translator)
     if interactive:
-        repl(*translator, beam, Path.home() / ".nmt_history", tensorflow)
+        repl(*translator, beam, Path.home() / ".nmt_history", tensorflow, glossary)
         return
     with contextlib.ExitStack() as files:
         files.enter_context(source)
         sink = files.enter_context(_open_output(args.output)) if args.output else sys.stdout
         prefixes = (files.enter_context(open(args.prefix_file, encoding="utf-8", errors="replace", newline="\n"))
                     if args.prefix_file else None)
-        translate_stream(*translator, chain(head, source), sink, beam, output, prefixes, args.tab_prefix)
+        translate_stream(*translator, chain(head, source), sink, beam, output, prefixes, args.tab_prefix, glossary)
 
 
 def _open_output(path: str):
@@ -95,7 +97,7 @@ def _open_output(path: str):
         raise NmtError(f"{path}: cannot write the output ({error.strerror})") from None
 
 
-def _translate_catalog(args, run: Run, beam: int, sampling) -> None:
+def _translate_catalog(args, run: Run, beam: int, sampling, glossary) -> None:
     """``--po``: the catalog's empty entries filled, written to ``--output`` or stdout."""
     from nmt.catalog import fill_catalog, read_catalog
     from nmt.files import write_atomic
@@ -105,7 +107,8 @@ def _translate_catalog(args, run: Run, beam: int, sampling) -> None:
     restored = _restore(run, args, sampling)
     protect = run.config.decode.protect
     text, counts = fill_catalog(catalog, lines, lambda texts: translate_lines(restored.run, restored.translator,
-                                                                              texts, beam, protect=protect))
+                                                                              texts, beam, protect=protect,
+                                                                              glossary=glossary))
     if args.output:
         write_atomic(Path(args.output), text)
     else:

@@ -27,7 +27,9 @@ def diagonal(text: str) -> list[tuple[int, int]]:
     ("gtk_widget AT&T", "gtk_widget AT&T"),
     ("Seite 3 von 1.250", "Seite von"),
     ("<b>%1</b> fehlt in %L2, {node.label} und {0}", "fehlt in , und"),
-    ("50% aller Dateien", "% aller Dateien"),
+    ("50% aller Dateien in UTF-8 (siehe strftime(3))", "50% aller Dateien in UTF-8 (siehe strftime(3))"),
+    ("$1 setzt ~a auf %Z", "setzt auf"),
+    ("%C18$1%C: %C24$2%O Sekunde(n)", ": Sekunde(n)"),  # glued codes: one span each
     ("Ganz normaler Satz ohne etwas.", "Ganz normaler Satz ohne etwas."),
 ])
 def test_the_model_sees_the_words_without_the_protected_spans(line, words):
@@ -54,6 +56,10 @@ def test_a_line_without_spans_is_translated_as_it_is():
     ("Siehe https://debian.org für Details", "See for details", [(0, 0), (1, 1), (2, 2)],
      "See https://debian.org for details"),
     ("Datei%s", "File", [(0, 0)], "File%s"),
+    ("_Eigentümer werden …", "...", [(0, 0), (1, 0), (2, 0)], "..."),  # no letter to mark
+    ("_Eigentümer …", "( Owner ...", [(0, 0), (1, 2)], "( _Owner ..."),
+    # glued to punctuation the translation does not repeat: not glued to what stands for it
+    ("zu %1, %2, %3.", "to change it", [(0, 0), (3, 1), (1, 2)], "to %3 change %1 %2 it"),
 ])
 def test_spans_go_back_next_to_the_aligned_words(line, translation, alignment, expected):
     assert restore(protect(line), translation, alignment) == expected

@@ -146,15 +146,19 @@ def test_max_batch_and_no_batching_limit_what_is_decoded_together(run, copy_line
     assert batches == single == 8  # --no-batching: one request at a time
 
 
-def test_serve_flags_reach_the_server_options(trained_run, monkeypatch):
+def test_serve_flags_reach_the_server_options(trained_run, monkeypatch, tmp_path):
     import nmt.serve
     from nmt.cli import main
 
     seen = []
-    monkeypatch.setattr(nmt.serve, "serve", lambda run, weights, options: seen.append(options))
+    monkeypatch.setattr(nmt.serve, "serve", lambda run, weights, options, glossary: seen.append((options, glossary)))
+    (tmp_path / "terms.tsv").write_text("Haus\thome\n", encoding="utf-8")
     assert not main(["serve", "--run", str(trained_run), "--no-batching", "--max-batch", "3",
-                     "--batch-wait-ms", "20", "--max-lines", "9", "--port", "8123"])
-    assert seen == [ServeOptions(port=8123, batch_wait=0.02, max_batch=3, max_lines=9, batching=False)]
+                     "--batch-wait-ms", "20", "--max-lines", "9", "--port", "8123",
+                     "--glossary", str(tmp_path / "terms.tsv")])
+    assert [options for options, _ in seen] == [ServeOptions(port=8123, batch_wait=0.02, max_batch=3, max_lines=9,
+                                                             batching=False)]
+    assert seen[0][1].terms == {("haus",): "home"}
 
 
 def test_complete_offers_translations_that_start_with_the_prefix(run, copy_lines):
