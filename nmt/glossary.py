@@ -89,13 +89,27 @@ def read_glossary(path: Path, source_scripts: set[str] | None = None,
             raise NmtError(f"{path}:{number}: expected 'source term<TAB>target term', got {len(columns)} "
                            f"column{'s' if len(columns) != 1 else ''}: {line!r}")
         source, target = columns[0].strip(), columns[1].strip()
-        for side, term, known in (("source", source, source_scripts), ("target", target, target_scripts)):
-            unknown = scripts(term) - known if known is not None else set()
-            if unknown:
-                raise NmtError(f"{path}:{number}: the {side} term {term!r} is written in {', '.join(sorted(unknown))}, "
-                               f"a script the run's {side} vocabulary does not hold")
+        problem = script_problem(source, target, source_scripts, target_scripts)
+        if problem:
+            raise NmtError(f"{path}:{number}: {problem}")
         terms.append(Term(tuple(source.lower().split()), target))
     return Glossary(terms)
+
+
+def script_problem(source: str, target: str, source_scripts: set[str] | None,
+                   target_scripts: set[str] | None) -> str | None:
+    """Why a pair of terms cannot be used with a run's vocabularies (None if it can)."""
+    for side, term, known in (("source", source, source_scripts), ("target", target, target_scripts)):
+        unknown = scripts(term) - known if known is not None else set()
+        if unknown:
+            return (f"the {side} term {term!r} is written in {', '.join(sorted(unknown))}, a script the run's "
+                    f"{side} vocabulary does not hold")
+    return None
+
+
+def vocabulary_scripts(vocab) -> set[str]:
+    """The scripts of the letters a vocabulary's pieces hold."""
+    return scripts("".join(vocab.piece(index) for index in range(vocab.size)))
 
 
 def glossary_for_run(run, path: str | None) -> Glossary | None:
@@ -103,10 +117,6 @@ def glossary_for_run(run, path: str | None) -> Glossary | None:
     the run's source and target vocabularies."""
     if not path:
         return None
-
-    def vocabulary_scripts(vocab) -> set[str]:
-        return scripts("".join(vocab.piece(index) for index in range(vocab.size)))
-
     return read_glossary(Path(path), vocabulary_scripts(run.src_vocab), vocabulary_scripts(run.tgt_vocab))
 
 

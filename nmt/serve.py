@@ -28,6 +28,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from nmt.data import pad
+from nmt.glossary import Glossary, Term, script_problem, vocabulary_scripts
 from nmt.translate import decoded_texts, encode_inputs, make_translator, nbest_lines, scored_lines, until_eos
 from nmt.weights import load_model
 
@@ -57,14 +58,23 @@ class ServeOptions:
 class Engine:
     """The loaded run: searches on one thread, since TensorFlow runs one graph at a time best here."""
 
-    def __init__(self, run, model, translator, glossary=None):
+    def __init__(self, run, model, translator, glossary: Glossary | None = None):
         self.run, self.model, self.translator, self.glossary = run, model, translator, glossary
+        self.scripts = vocabulary_scripts(run.src_vocab), vocabulary_scripts(run.tgt_vocab)
 
-    def translate(self, lines: list[str], beam: int, nbest: int) -> list[list[tuple[str, float]]]:
+    def with_terms(self, terms: tuple[tuple[str, str], ...]) -> Glossary | None:
+        """The server's glossary with a request's own terms added (a request's term wins)."""
+        if not terms:
+            return self.glossary
+        own = [Term(tuple(source.lower().split()), target) for source, target in terms]
+        return Glossary([*(Term(s, t) for s, t in (self.glossary.terms if self.glossary else {}).items()), *own])
+
+    def translate(self, lines: list[str], beam: int, nbest: int,
+                  terms: tuple[tuple[str, str], ...] = ()) -> list[list[tuple[str, float]]]:
         if nbest > 1:
             return nbest_lines(self.run, self.translator, lines, beam, nbest)
         found = scored_lines(self.run, self.translator, lines, beam, protect=self.run.config.decode.protect,
-                             glossary=self.glossary)
+                             glossary=self.with_terms(terms))
         return [[one] for one in found]
 
     def attention(self, sentence: str, beam: int) -> dict:
@@ -89,6 +99,7 @@ class _Job:
     beam: int
     nbest: int
     done: asyncio.Future
+    terms: tuple[tuple[str, str], ...] = ()  # the request's own glossary
 
 
 @dataclass
@@ -115,8 +126,9 @@ class Batcher:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nmt-search")
         self.engine: Engine | None = None
 
-    async def submit(self, lines: list[str], beam: int, nbest: int) -> list[list[tuple[str, float]]]:
-        job = _Job(lines, beam, nbest, asyncio.get_running_loop().create_future())
+    async def submit(self, lines: list[str], beam: int, nbest: int,
+                     terms: tuple[tuple[str, str], ...] = ()) -> list[list[tuple[str, float]]]:
+        job = _Job(lines, beam, nbest, asyncio.get_running_loop().create_future(), terms)
         self.queue.put_nowait(job)
         return await job.done
 
@@ -133,17 +145,17 @@ class Batcher:
                 while not self.queue.empty() and size < self.options.max_batch:
                     jobs.append(self.queue.get_nowait())
                     size += len(jobs[-1].lines)
-            groups: dict[tuple[int, int], list[_Job]] = {}
+            groups: dict[tuple, list[_Job]] = {}
             for job in jobs:
-                groups.setdefault((job.beam, job.nbest), []).append(job)
-            for (beam, nbest), group in groups.items():
-                await self._decode(group, beam, nbest)
+                groups.setdefault((job.beam, job.nbest, job.terms), []).append(job)
+            for (beam, nbest, terms), group in groups.items():
+                await self._decode(group, beam, nbest, terms)
 
-    async def _decode(self, group: list[_Job], beam: int, nbest: int) -> None:
+    async def _decode(self, group: list[_Job], beam: int, nbest: int, terms: tuple) -> None:
         lines = [line for job in group for line in job.lines]
         self.metrics.batch.observe(len(lines))
         try:
-            results = await self.call(self.engine.translate, lines, beam, nbest)
+            results = await self.call(self.engine.translate, lines, beam, nbest, terms)
         except Exception as error:  # answer every waiting request, keep serving
             for job in group:
                 if not job.done.done():
@@ -205,6 +217,23 @@ def _lines(value: Any, key: str, limit: int) -> list[str]:
     return value
 
 
+def _terms(body: dict, engine: Engine) -> tuple[tuple[str, str], ...]:
+    """A request's ``glossary``: [[source term, target term], ...] (default: none of its own)."""
+    value = body.get("glossary", [])
+    if not isinstance(value, list):
+        raise BadRequest(400, "glossary: expected a list of [source term, target term] pairs")
+    terms = []
+    for index, pair in enumerate(value):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) and t.strip() for t in pair)):
+            raise BadRequest(400, f"glossary[{index}]: expected [source term, target term], got "
+                                  f"{json.dumps(pair)[:60]}")
+        problem = script_problem(pair[0].strip(), pair[1].strip(), *engine.scripts)
+        if problem:
+            raise BadRequest(400, f"glossary[{index}]: {problem}")
+        terms.append((pair[0].strip(), pair[1].strip()))
+    return tuple(terms)
+
+
 def _string(body: dict, key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str):
@@ -235,7 +264,7 @@ async def translate(request: web.Request) -> web.Response:
     lines = _lines(body.get("text"), "text", request.app[OPTIONS].max_lines)
     beam = _integer(body, "beam", _default_beam(request), 1, MAX_BEAM)
     nbest = _integer(body, "nbest", 1, 1, beam)
-    results = await batcher.submit(lines, beam, nbest)
+    results = await batcher.submit(lines, beam, nbest, _terms(body, batcher.engine))
     request.app[METRICS].sentences.inc(len(lines))
     answer = []
     for found in results:

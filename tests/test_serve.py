@@ -113,6 +113,25 @@ def test_placeholders_markup_and_access_keys_come_back_from_the_server(run, copy
     with_client(make_app("tiny", loader(run, "best"), ServeOptions(batch_wait=0.0)), scenario)
 
 
+def test_a_request_glossary_puts_its_terms_in_their_required_form(run, copy_lines):
+    words = copy_lines[0].split()
+    request = {"text": [copy_lines[0]], "beam": 2, "glossary": [[words[-1], "Glossar"]]}
+
+    async def scenario(client):
+        await until_ready(client)
+        answer = await (await client.post("/v1/translate", json=request)).json()
+        assert answer["translations"][0]["translation"] == " ".join([*words[:-1], "Glossar"])
+        plain = await (await client.post("/v1/translate", json={"text": [copy_lines[0]], "beam": 2})).json()
+        assert plain["translations"][0]["translation"] == copy_lines[0]  # the glossary was this request's only
+        for glossary, message in (([["eins"]], 'glossary[0]: expected [source term, target term], got ["eins"]'),
+                                  ([["Haus", "дом"]], "glossary[0]: the target term 'дом' is written in CYRILLIC, "
+                                                      "a script the run's target vocabulary does not hold")):
+            refused = await client.post("/v1/translate", json={"text": ["x"], "glossary": glossary})
+            assert refused.status == 400 and (await refused.json()) == {"error": message}
+
+    with_client(make_app("tiny", loader(run, "best"), ServeOptions(batch_wait=0.0)), scenario)
+
+
 def metric(metrics: str, name: str) -> float:
     return float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith(name)))
 
