@@ -1,0 +1,42 @@
+"""The measurements behind docs/usage.md's protection and glossary tables count what they say."""
+
+from __future__ import annotations
+
+import sys
+
+from helpers import REPO, load_script
+
+sys.path.insert(0, str(REPO / "benchmarks"))  # glossary_eval imports protect_eval's timing
+protect_eval = load_script("benchmarks/protect_eval.py")
+glossary_eval = load_script("benchmarks/glossary_eval.py")
+
+
+def test_a_line_keeps_its_spans_only_if_every_one_comes_back_as_often():
+    sources = ["Datei %s <b>öffnen</b>", "_Speichern %d", "Seite 3 &amp; mehr"]
+    outputs = ["File %s <b>open</b>", "Save %d %d", "Page &amp; more"]
+    counted = protect_eval.kept(sources, outputs)
+    assert counted["lines_with_every_span"] == 1  # the access key and the number were lost
+    assert counted["kept_by_kind"] == {"placeholder": {"kept": 2, "spans": 2}, "tag": {"kept": 2, "spans": 2},
+                                       "entity": {"kept": 1, "spans": 1}, "number": {"kept": 0, "spans": 1},
+                                       "access": {"kept": 0, "spans": 1}}
+    assert (counted["well_formed"], counted["well_formed_sources"]) == (3, 3)
+    assert not protect_eval.well_formed("<b><i>x</b></i>") and protect_eval.well_formed("<b>x<br/></b>")
+
+
+def test_the_glossary_is_what_the_references_use_and_only_sentences_it_is_right_for_count():
+    entries = {"haus": {"house", "home"}, "katze": {"cat"}}
+    sources = ["Das Haus ist groß.", "Ein Haus und eine Katze.", "Die Katze schläft.", "Nichts hier."]
+    references = ["The house is big.", "A home and a dog.", "The cat sleeps.", "Nothing here."]
+    glossary, kept = glossary_eval.glossary_and_sentences(entries, sources, references, 10)
+    assert glossary == {"haus": "home", "katze": "cat"}  # "home" and "house" once each: the first a-z
+    assert kept == [2]  # sentence 0's reference says "house", sentence 1's has no "cat"
+    assert glossary_eval.term_rate(["Das Haus ist groß."], ["The House is big."], {"haus": "house"}) == (1, 1)
+    assert glossary_eval.term_rate(["Das Haus ist groß."], ["The houses are big."], {"haus": "house"}) == (0, 1)
+
+
+def test_timing_rounds_take_turns_and_keep_each_systems_output():
+    calls = []
+    systems = {"a": lambda: calls.append("a") or ["x"], "b": lambda: calls.append("b") or ["y"]}
+    found = protect_eval.alternated(systems, 1, 3)
+    assert calls == ["a", "b", "a", "b", "a", "b"]
+    assert [found[name][0] for name in ("a", "b")] == [["x"], ["y"]] and all(found[n][1] > 0 for n in found)
