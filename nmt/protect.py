@@ -30,7 +30,8 @@ PLACEHOLDER = "|".join([
     r"\{[\w.\[\]]*(?:![rsa])?(?::[^{}]*)?\}",                           # str.format, ICU names
     r"\$\{?[A-Za-z_]\w*\}?|\$\d+",                                     # shell variables, $1
 ])
-NUMBER = r"(?<!\S)\d+(?:[.,:]\d+)*(?=$|\s|[.,;:!?](?:\s|$))"  # a word of its own: not "UTF-8", "(3)"
+# a number standing as a word: not "UTF-8" or "(3)", nor a German ordinal ("im 21. Jahrhundert")
+NUMBER = r"(?<!\S)\d+(?:[.,:]\d+)*(?=$|\s|[,;:!?](?:\s|$)|\.$)"
 SPAN = re.compile(f"(?P<url>{URL})|(?P<tag>{TAG})|(?P<entity>{ENTITY})"
                   f"|(?P<placeholder>{PLACEHOLDER})|(?P<number>{NUMBER})")
 # an access key marker: "_File", "&Open", "~Save" opening a word, or LibreOffice's "Pa~ges" inside

@@ -26,6 +26,7 @@ def diagonal(text: str) -> list[tuple[int, int]]:
     ("_Datei &Bearbeiten ~Ansicht Sei~ten", "Datei Bearbeiten Ansicht Seiten"),
     ("gtk_widget AT&T", "gtk_widget AT&T"),
     ("Seite 3 von 1.250", "Seite von"),
+    ("im 21. Jahrhundert, Seite 3.", "im 21. Jahrhundert, Seite ."),
     ("<b>%1</b> fehlt in %L2, {node.label} und {0}", "fehlt in , und"),
     ("50% aller Dateien in UTF-8 (siehe strftime(3))", "50% aller Dateien in UTF-8 (siehe strftime(3))"),
     ("$1 setzt ~a auf %Z", "setzt auf"),
