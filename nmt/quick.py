@@ -119,6 +119,9 @@ QUICK_MODEL_OPTIONS: dict[str, tuple | None] = {
 QUICK_DECODE_OPTIONS: dict[str, tuple | None] = {
     "beam_size": None, "length_penalty": None, "max_length_ratio": None, "max_length_offset": None,
     "min_length_ratio": None, "no_repeat_ngram": (0,), "batch_size": None, "max_input_length": None,
+    # need the word alignment: nmt translate hands lines with protected spans, and every line
+    # when a glossary is set, to TensorFlow
+    "protect": None, "glossary": None,
 }
 
 
