@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from data_prep.clean import normalize_text, strip_access_keys, strip_markup  # noqa: E402
 from data_prep.gettext_catalogs import UI_PACKAGES, catalog_messages, catalogs  # noqa: E402
 from nmt.files import write_atomic  # noqa: E402
-from nmt.protect import SPAN, has_spans, protect  # noqa: E402
+from nmt.protect import SPAN, has_spans, protect, well_formed  # noqa: E402
 
 CHECKED = ("placeholder", "tag", "entity", "url")  # must match between German and English
 KINDS = ("placeholder", "tag", "entity", "url", "number", "access")
@@ -41,18 +40,6 @@ def spans(text: str) -> Counter:
     found = Counter((match.lastgroup, match.group(0)) for match in SPAN.finditer(text))
     found.update(("access", span.text) for span in protect(text).spans if span.kind == "access")
     return found
-
-
-def well_formed(text: str) -> bool:
-    stack = []
-    for closing, name, empty in re.findall(r"<(/?)([A-Za-z][\w:.-]*)[^<>]*?(/?)>", text):
-        if empty:
-            continue
-        if not closing:
-            stack.append(name)
-        elif not stack or stack.pop() != name:
-            return False
-    return not stack
 
 
 def alternated(systems: dict, count: int, rounds: int) -> dict[str, tuple[list[str], float]]:

@@ -57,6 +57,19 @@ class Protected:
     glued: set[tuple[tuple[str, int], tuple[str, int]]]
 
 
+def well_formed(text: str) -> bool:
+    """Whether every element of ``text`` is closed, in the order the elements were opened."""
+    stack = []
+    for closing, name, empty in re.findall(r"<(/?)([A-Za-z][\w:.-]*)[^<>]*?(/?)>", text):
+        if empty:
+            continue
+        if not closing:
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            return False
+    return not stack
+
+
 def has_spans(line: str) -> bool:
     """Whether ``protect`` would take anything out of ``line``."""
     return bool(SPAN.search(line)) or any(ACCESS_KEY.search(word) for word in line.split())

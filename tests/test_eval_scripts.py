@@ -21,6 +21,7 @@ def test_a_line_keeps_its_spans_only_if_every_one_comes_back_as_often():
                                        "access": {"kept": 0, "spans": 1}}
     assert (counted["well_formed"], counted["well_formed_sources"]) == (3, 3)
     assert not protect_eval.well_formed("<b><i>x</b></i>") and protect_eval.well_formed("<b>x<br/></b>")
+    assert not protect_eval.well_formed("<b>x") and not protect_eval.well_formed("x</b>")
 
 
 def test_the_glossary_is_what_the_references_use_and_only_sentences_it_is_right_for_count():

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 from helpers import run_cli, with_spans
 
-from nmt.protect import SPAN, protect, restore
+from nmt.protect import SPAN, protect, restore, well_formed
 
 
 def diagonal(text: str) -> list[tuple[int, int]]:
@@ -66,20 +65,6 @@ def test_spans_go_back_next_to_the_aligned_words(line, translation, alignment, e
     assert restore(protect(line), translation, alignment) == expected
 
 
-def balanced(text: str) -> bool:
-    """Every element closed in the order it was opened."""
-    stack = []
-    for match in re.finditer(r"<(/?)([A-Za-z][\w:.-]*)[^>]*?(/?)>", text):
-        closing, name, empty = match.groups()
-        if empty:
-            continue
-        if not closing:
-            stack.append(name)
-        elif not stack or stack.pop() != name:
-            return False
-    return not stack
-
-
 LINES = [
     "Klicken Sie auf <b>Datei</b> und dann auf <emph>Öffnen %s</emph>.",
     '<ahelp hid=".uno:Save">Speichert das <item type="menuitem">aktuelle Dokument</item> unter %1$s.</ahelp>',
@@ -101,7 +86,7 @@ def test_every_span_comes_back_once_and_tags_stay_balanced_whatever_the_alignmen
     output = restore(protected, " ".join(target_words), alignment)
     spans = sorted(match.group(0) for match in SPAN.finditer(output))
     assert spans == sorted(match.group(0) for match in SPAN.finditer(line))
-    assert balanced(output), output
+    assert well_formed(output), output
     markers = 1 if "_f" in line and target_words else 0  # one for _f, one for ~g: on a target word
     assert (output.count("_"), output.count("~")) == (markers, markers), output
 
