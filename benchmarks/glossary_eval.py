@@ -14,8 +14,6 @@ words, ignoring case.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import sys
 from collections import Counter, defaultdict
@@ -24,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from protect_eval import alternated  # noqa: E402
+from protect_eval import alternated, arguments, trained, write_report  # noqa: E402
 
 from data_prep.ding import read_lexicon  # noqa: E402
 from nmt.files import write_atomic  # noqa: E402
@@ -83,27 +81,15 @@ def term_rate(sources: list[str], outputs: list[str], glossary: dict[str, str]) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, help="a trained German-English run directory")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "glossary",
-                        help="directory for glossary.json, glossary.md and terms.tsv (default docs/glossary)")
+    parser = arguments("glossary")
     parser.add_argument("--sentences", type=int, default=1000)
-    parser.add_argument("--beam", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3, help="alternated timing rounds (default 3)")
-    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "debian")
     args = parser.parse_args()
-
-    from nmt.process import quiet_tensorflow
-
-    quiet_tensorflow()
+    run, translator = trained(args.run)
     import sacrebleu
 
     from nmt.machine import describe
-    from nmt.run import open_run
-    from nmt.translate import make_translator, translate_lines
-    from nmt.weights import load_model
+    from nmt.translate import translate_lines
 
-    run = open_run(Path(args.run))
     sources, references = [], []
     for prefix in run.config.data.test:
         sources += Path(f"{prefix}.{run.config.data.src_lang}").read_text(encoding="utf-8").splitlines()
@@ -113,7 +99,6 @@ def main() -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     write_atomic(args.output / "terms.tsv", "".join(f"{word}\t{english}\n" for word, english in terms.items()))
     glossary = Glossary([Term((word,), english) for word, english in terms.items()])
-    translator = make_translator(run, load_model(run))
     translate_lines(run, translator, sources[:64], args.beam)  # traced before timing
     bleu, chrf, results = sacrebleu.BLEU(), sacrebleu.CHRF(), {}
     systems = {name: lambda used=used: translate_lines(run, translator, sources, args.beam,
@@ -131,9 +116,7 @@ def main() -> None:
     report = {"machine": describe(), "run": args.run, "beam": args.beam, "sentences": len(sources),
               "glossary_terms": len(terms), "bleu_signature": str(bleu.get_signature()),
               "chrf_signature": str(chrf.get_signature()), "results": results}
-    write_atomic(args.output / "glossary.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(args.output / "glossary.md", markdown(report))
-    print(f"wrote {args.output / 'glossary.md'}", file=sys.stderr)
+    write_report(args.output, "glossary", report, markdown(report))
 
 
 def markdown(report: dict) -> str:

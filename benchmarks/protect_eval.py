@@ -101,33 +101,45 @@ def kept(sources: list[str], outputs: list[str]) -> dict:
             "well_formed": balanced, "well_formed_sources": balanced_sources, "lost": lost}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(report: str) -> argparse.ArgumentParser:
+    """The options both measurements share; ``report`` names the default output directory."""
+    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a trained German-English run directory")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "protect",
-                        help="directory for protect.json and protect.md (default docs/protect)")
-    parser.add_argument("--lines", type=int, default=1000)
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / report,
+                        help=f"directory for the report (default docs/{report})")
     parser.add_argument("--beam", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3, help="alternated timing rounds (default 3)")
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "debian")
-    args = parser.parse_args()
+    return parser
 
+
+def trained(directory: str):
+    """The run and a TensorFlow translator of its best checkpoint."""
     from nmt.process import quiet_tensorflow
 
     quiet_tensorflow()
+    from nmt.run import open_run
+    from nmt.translate import make_translator
+    from nmt.weights import load_model
+
+    run = open_run(Path(directory))
+    return run, make_translator(run, load_model(run))
+
+
+def main() -> None:
+    parser = arguments("protect")
+    parser.add_argument("--lines", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    run, translator = trained(args.run)
     import sacrebleu
 
     from nmt.machine import describe
-    from nmt.run import open_run
-    from nmt.translate import make_translator, translate_lines
-    from nmt.weights import load_model
+    from nmt.translate import translate_lines
 
-    run = open_run(Path(args.run))
     pairs = held_out_pairs(args.cache, Path(f"{run.config.data.train}.{run.config.data.src_lang}"),
                            args.lines, args.seed)
     sources, references = [g for g, _ in pairs], [e for _, e in pairs]
-    translator = make_translator(run, load_model(run))
     translate_lines(run, translator, sources[:64], args.beam)  # traced before timing
     results = {}
     bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
@@ -158,10 +170,15 @@ def main() -> None:
               "test_sets": report_tests,
               "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
               "results": results}
-    args.output.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.output / "protect.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(args.output / "protect.md", markdown(report))
-    print(f"wrote {args.output / 'protect.md'}", file=sys.stderr)
+    write_report(args.output, "protect", report, markdown(report))
+
+
+def write_report(directory: Path, name: str, report: dict, text: str) -> None:
+    """``name``.json and ``name``.md in ``directory``, each written whole or not at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomic(directory / f"{name}.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(directory / f"{name}.md", text)
+    print(f"wrote {directory / name}.md", file=sys.stderr)
 
 
 def markdown(report: dict) -> str:
