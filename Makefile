@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: protection glossary install train train-distributed translate serve score evaluate average export data bench bench-peer decode-peer compare matrix recipes precision defaults docs results lint test test-fast clean
+.PHONY: protection glossary catalog install train train-distributed translate serve score evaluate average export data bench bench-peer decode-peer compare matrix recipes precision defaults docs results lint test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -78,6 +78,11 @@ protection: install
 # the run's held-out test sentences that hold its terms
 glossary: install
 	@$(VENV)/bin/python benchmarks/glossary_eval.py --run $(or $(RUN),runs/debian-de-en) $(ARGS)
+
+# a real German catalog (benchmarks/data) emptied and filled by `nmt translate --po` with an
+# English-to-German run: msgfmt --check-format, fuzzy flags, untouched lines, BLEU against its translators
+catalog: install
+	@$(VENV)/bin/python benchmarks/catalog_eval.py --run $(or $(RUN),runs/debian-en-de) $(ARGS)
 
 compare: install
 	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)

@@ -41,3 +41,32 @@ def test_timing_rounds_take_turns_and_keep_each_systems_output():
     found = protect_eval.alternated(systems, 1, 3)
     assert calls == ["a", "b", "a", "b", "a", "b"]
     assert [found[name][0] for name in ("a", "b")] == [["x"], ["y"]] and all(found[n][1] > 0 for n in found)
+
+
+catalog_eval = load_script("benchmarks/catalog_eval.py")
+
+
+def test_the_catalog_check_accepts_filled_translations_and_flags_only():
+    before = ['#: main.c:1\n', 'msgid ""\n', '"Open a file"\n', 'msgstr ""\n', '\n',
+              '#, c-format\n', 'msgid "%s files"\n', 'msgstr ""\n']
+    after = ['#: main.c:1\n', '#, fuzzy\n', 'msgid ""\n', '"Open a file"\n', 'msgstr ""\n', '"Eine Datei öffnen"\n',
+             '\n', '#, c-format, fuzzy\n', 'msgid "%s files"\n', 'msgstr "%s Dateien"\n']
+    assert catalog_eval.changes_outside_translations(before, after) == []
+    moved = [*after[:3], '"Open the file"\n', *after[4:]]  # a msgid continuation line changed
+    assert catalog_eval.changes_outside_translations(before, moved) == ['-3: "Open a file"', '+4: "Open the file"']
+    commented = [*after[:6], '# translated by a machine\n', *after[6:]]
+    assert catalog_eval.changes_outside_translations(before, commented) == ["+7: # translated by a machine"]
+
+
+def test_the_catalog_is_emptied_and_only_entries_the_run_filled_are_scored():
+    import polib
+
+    text = ('msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+            'msgid "Open"\nmsgstr "Öffnen"\n\nmsgid "%d file"\nmsgid_plural "%d files"\n'
+            'msgstr[0] "%d Datei"\nmsgstr[1] "%d Dateien"\n\nmsgid "Close"\nmsgstr "Schließen"\n')
+    empty, references = catalog_eval.emptied(polib.pofile(text))
+    assert references == {"Open": "Öffnen", "%d file": "%d Datei", "Close": "Schließen"}
+    assert not any(entry.translated() for entry in empty)
+    filled = polib.pofile(str(empty).replace('msgid "Open"\nmsgstr ""', '#, fuzzy\nmsgid "Open"\nmsgstr "Auf"')
+                          .replace('msgid "Close"\nmsgstr ""', 'msgid "Close"\nmsgstr "Zu"'))
+    assert catalog_eval.filled_entries(empty, filled) == {"Open": ("Auf", True), "Close": ("Zu", False)}
