@@ -22,9 +22,10 @@ TAG = r"</?[A-Za-z][\w:.-]*(?:\s+[\w:.-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+
 ENTITY = r"&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#x[0-9A-Fa-f]+);"
 PLACEHOLDER = "|".join([
     r"%%",                                                            # a literal percent sign
+    r"%[A-Z][A-Z0-9_]+%?",                                            # %PRODUCTNAME, Windows' %NAME%
     r"%(?:\d+\$|\([A-Za-z_]\w*\))?[-+#0']*(?:\*|\d+)?(?:\.(?:\*|\d+))?"   # printf, Python's %-format
-    r"(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGaAcspn]",           # (no space flag: "50% of")
-    r"%[aAbBcCdDeEFGhHIjklmMOprRStTuUVwWxXyYzZ]",                     # strftime
+    r"(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGaAcspn](?![A-Za-z])",  # (no space flag: "50% of",
+    r"%[aAbBcCdDeEFGhHIjklmMOprRStTuUVwWxXyYzZ](?![A-Za-z])",          # no "50%ige"); strftime
     r"%L?\d+",                                                        # Qt's %1, %L2
     r"~[aAsS%](?!\w)",                                                 # Lisp's format (~a)
     r"\{[\w.\[\]]*(?:![rsa])?(?::[^{}]*)?\}",                           # str.format, ICU names
@@ -73,6 +74,12 @@ def well_formed(text: str) -> bool:
 def has_spans(line: str) -> bool:
     """Whether ``protect`` would take anything out of ``line``."""
     return bool(SPAN.search(line)) or any(ACCESS_KEY.search(word) for word in line.split())
+
+
+def training_text(line: str) -> str:
+    """``line`` as the model sees it with protection on: training pairs, dev sentences and
+    the lines to translate all lose their protected spans the same way."""
+    return protect(line).text if has_spans(line) else line
 
 
 def _items(line: str) -> list[tuple[str, str, bool]]:

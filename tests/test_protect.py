@@ -25,6 +25,8 @@ def diagonal(text: str) -> list[tuple[int, int]]:
     ("_Datei &Bearbeiten ~Ansicht Sei~ten", "Datei Bearbeiten Ansicht Seiten"),
     ("gtk_widget AT&T", "gtk_widget AT&T"),
     ("Seite 3 von 1.250", "Seite von"),
+    ("Benötigt %PRODUCTNAME ab Version %VERSION, in %APPDATA%", "Benötigt ab Version , in"),
+    ("Eine 50%ige Chance, %Hallo", "Eine 50%ige Chance, %Hallo"),
     ("im 21. Jahrhundert, Seite 3.", "im 21. Jahrhundert, Seite ."),
     ("<b>%1</b> fehlt in %L2, {node.label} und {0}", "fehlt in , und"),
     ("50% aller Dateien in UTF-8 (siehe strftime(3))", "50% aller Dateien in UTF-8 (siehe strftime(3))"),
@@ -99,3 +101,20 @@ def test_spans_survive_nmt_translate_and_a_line_without_them_is_translated_as_be
     assert result.stdout.splitlines() == lines
     unprotected = run_cli("translate", "--run", str(trained_run), "decode.protect=false", stdin=lines[0] + "\n")
     assert unprotected.returncode == 0 and "%s" not in unprotected.stdout.split()  # the model alone breaks it
+
+
+@pytest.mark.parametrize("protected", [True, False])
+def test_the_model_learns_from_lines_that_lose_their_spans_as_translated_lines_do(tmp_path, protected):
+    from helpers import save_config, tiny_config, write_corpus
+
+    from nmt.config import load_config
+    from nmt.train import training_pairs
+
+    pairs = [("Datei %s öffnen", "Open file %s"), ("<b>Seite</b> 3 von 5", "<b>Page</b> 3 of 5"),
+             ("_Speichern unter", "Save _As"), ("Ein Haus.", "A house.")]
+    config = tiny_config(tmp_path, decode={"protect": protected})
+    config["data"]["train"] = write_corpus(tmp_path / "spans", "train", pairs)
+    learned = list(training_pairs(load_config(save_config(tmp_path, config))))
+    expected = [("Datei öffnen", "Open file"), ("Seite von", "Page of"), ("Speichern unter", "Save As"),
+                ("Ein Haus.", "A house.")]
+    assert learned == (expected if protected else pairs)
