@@ -82,14 +82,14 @@ def variant_configs(config_path: str, overrides: list[str], varies: list[str],
 
 
 def timed_translation(run, translator, sources: list[str], beam: int,
-                      batch_size: int | None = None) -> tuple[list[str], float]:
+                      batch_size: int | None = None, protect: bool = False) -> tuple[list[str], float]:
     """The translations of ``sources`` and sentences per second, after one warm-up batch
     (so graph tracing is not counted); ``batch_size`` defaults to ``decode.batch_size``."""
     from nmt.translate import translate_lines
 
-    translate_lines(run, translator, sources[:batch_size or 8], beam, batch_size)
+    translate_lines(run, translator, sources[:batch_size or 8], beam, batch_size, protect=protect)
     started = time.perf_counter()
-    hypotheses = translate_lines(run, translator, sources, beam, batch_size)
+    hypotheses = translate_lines(run, translator, sources, beam, batch_size, protect=protect)
     return hypotheses, len(sources) / (time.perf_counter() - started)
 
 
@@ -120,7 +120,8 @@ def train_variant(config: Config) -> dict:
     test_sets, speeds = {}, []
     for prefix in config.data.test:
         sources, references = read_parallel(prefix, config.data.src_lang, config.data.tgt_lang)
-        hypotheses, sentences_per_second = timed_translation(run, translator, sources, beam)
+        hypotheses, sentences_per_second = timed_translation(run, translator, sources, beam,
+                                                             protect=config.decode.protect)
         test_sets[Path(prefix).name] = score(hypotheses, references)
         speeds.append(sentences_per_second)
     scores, sentences_per_second = test_sets[Path(config.data.test[0]).name], speeds[0]

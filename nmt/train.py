@@ -12,6 +12,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import keras
@@ -28,6 +29,7 @@ from nmt.files import write_atomic
 from nmt.machine import compute_precision
 from nmt.meter import TrainingMeter, ValidationLog, format_duration, log_progress
 from nmt.model import build_model
+from nmt.protect import training_text
 from nmt.run import Run, create_run, open_run, parent_run
 from nmt.schedule import Budget, learning_rate
 from nmt.step import APPLIED, SKIPPED, DevLoss, GradientAccumulator, TrainStep
@@ -52,9 +54,17 @@ def read_corpora(config: Config) -> Corpora:
     return Corpora(train_pairs, read_parallel(data.dev, data.src_lang, data.tgt_lang))
 
 
-def training_pairs(config: Config):
-    """The training corpus, streamed pair by pair."""
-    return iter_parallel(config.data.train, config.data.src_lang, config.data.tgt_lang)
+def as_trained(config: Config, pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """The pairs as the model learns from them: with ``decode.protect`` both sides lose their
+    placeholders, markup, numbers and access keys, as the lines it translates will."""
+    if not config.decode.protect:
+        return iter(pairs)
+    return ((training_text(src), training_text(tgt)) for src, tgt in pairs)
+
+
+def training_pairs(config: Config) -> Iterator[tuple[str, str]]:
+    """The training corpus, streamed pair by pair, as the model learns from it."""
+    return as_trained(config, iter_parallel(config.data.train, config.data.src_lang, config.data.tgt_lang))
 
 
 def training_side(config: Config, side: str):
@@ -74,7 +84,7 @@ def encoded_training_corpus(run: Run, writer: bool = True):
     files = parallel_paths(config.data.train, config.data.src_lang, config.data.tgt_lang)
     fingerprint = {"files": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
                    "tokenizers": [run.src_vocab.fingerprint, run.tgt_vocab.fingerprint],
-                   "tokenized_by": "tensorflow_text",
+                   "tokenized_by": "tensorflow_text", "protected": config.decode.protect,
                    "max_length": config.data.max_length}
     directory = run.directory / "encoded" / "train"
     corpus = open_encoded(directory, fingerprint)
@@ -176,8 +186,9 @@ class Trainer:
                                           train_cfg.keep_checkpoints)
         self.train_step = TrainStep(self.model, self.optimizer, self.strategy, self.accumulator,
                                     train_cfg.label_smoothing)
-        self.dev_loss = DevLoss(self.model, EncodedCorpus.from_lists(run.src_vocab.encode(self.dev_sources),
-                                                                     run.tgt_vocab.encode(self.dev_references)),
+        dev_pairs = [*as_trained(self.config, zip(self.dev_sources, self.dev_references))]
+        self.dev_loss = DevLoss(self.model, EncodedCorpus.from_lists(run.src_vocab.encode([s for s, _ in dev_pairs]),
+                                                                     run.tgt_vocab.encode([t for _, t in dev_pairs])),
                                 train_cfg.batch_tokens)
         self.translator = make_translator(run, self.model, changing_weights=True)
         self.writer = (tf.summary.create_file_writer(str(run.directory / "tensorboard")) if self.chief
@@ -231,7 +242,8 @@ class Trainer:
         improvement (for ``train.patience`` and the plateau schedule)."""
         started = time.perf_counter()
         dev_loss = self.dev_loss()
-        hypotheses = translate_lines(self.run, self.translator, self.dev_sources, beam=1)
+        hypotheses = translate_lines(self.run, self.translator, self.dev_sources, beam=1,
+                                     protect=self.config.decode.protect)
         scores = score(hypotheses, self.dev_references)
         bleu = scores["BLEU"]["score"]
         train_loss, speed = self.meter.since_validation()
