@@ -8,8 +8,9 @@ chrF against the catalogs' English, and sentences/s.
 The lines come from the German catalogs of the UI packages that ``debian-de-en`` builds from
 (unpacked in ``.cache/debian`` by ``make data``): pairs whose German holds a placeholder, tag,
 entity, URL or access key and whose English holds the same placeholders and tags.  The corpus
-recipe drops lines with placeholders and strips markup and access keys, so a pair is kept
-only if its stripped German is not a training sentence of the run.
+recipe keeps such lines (markup and access keys stripped) and training takes their spans out,
+so a pair is kept only if its German, cleaned and with its spans taken out, is not what the
+run learned from a training sentence.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from data_prep.clean import normalize_text, strip_access_keys, strip_markup  # noqa: E402
 from data_prep.gettext_catalogs import UI_PACKAGES, catalog_messages, catalogs  # noqa: E402
 from nmt.files import write_atomic  # noqa: E402
-from nmt.protect import SPAN, has_spans, protect, well_formed  # noqa: E402
+from nmt.protect import SPAN, has_spans, protect, training_text, well_formed  # noqa: E402
 
 CHECKED = ("placeholder", "tag", "entity", "url")  # must match between German and English
 KINDS = ("placeholder", "tag", "entity", "url", "number", "access")
@@ -55,8 +56,9 @@ def alternated(systems: dict, count: int, rounds: int) -> dict[str, tuple[list[s
 
 
 def held_out_pairs(cache: Path, train: Path, count: int, seed: int) -> list[tuple[str, str]]:
-    """Up to ``count`` (German, English) catalog pairs with protected spans, none a training line."""
-    training = set(train.read_text(encoding="utf-8").splitlines())
+    """Up to ``count`` (German, English) catalog pairs with protected spans, none a training line
+    (compared as the model sees both: cleaned as the corpus recipe cleans, spans taken out)."""
+    training = set(map(training_text, train.read_text(encoding="utf-8").splitlines()))
     pairs, seen = [], set()
     for package in UI_PACKAGES:
         for path in catalogs(cache / package.format(lang="de"), "de"):
@@ -70,7 +72,7 @@ def held_out_pairs(cache: Path, train: Path, count: int, seed: int) -> list[tupl
                 checked = Counter({key: n for key, n in source.items() if key[0] in CHECKED})
                 if checked != Counter({key: n for key, n in spans(english).items() if key[0] in CHECKED}):
                     continue
-                if normalize_text(strip_access_keys(strip_markup(german))) in training:
+                if training_text(normalize_text(strip_access_keys(strip_markup(german)))) in training:
                     continue
                 seen.add(german)
                 pairs.append((german, english))

@@ -12,16 +12,10 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
-# Placeholders make a sentence a template; substituting them would invent text,
-# so pairs that still contain one are rejected rather than repaired.
-_PLACEHOLDER = re.compile(
-    r"%(?:\d+\$)?[-+ #0]*\d*(?:\.\d+)?[sdifuxXegcp%]"  # printf: %s %d %1$s %.2f
-    r"|%\(\w+\)[sd]"                                     # Python: %(name)s
-    r"|%\d+\b|%[A-Z_]+%"                                  # Qt %1, Windows %NAME%
-    r"|\{[\w.:]*\}"                                       # format: {x} {0} {}
-    r"|\$\w+|\$\{\w+\}"                                   # shell / WML variables
-)
+from nmt.protect import protect
+
 _TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
+_TAG_NAME = re.compile(r"</?[A-Za-z][\w:.-]*")
 _ACCESS_KEY = re.compile(r"(?<!_)_(?=[^\W_])|~(?=\w)|&(?=[^\W\d_])(?!\w+;)")
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2028\u2029\u2060\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -102,13 +96,19 @@ class Cleaner:
         return src, tgt
 
     def rejection(self, src: str, tgt: str) -> str | None:
-        """Why a normalized pair is not a usable training example (None if it is)."""
+        """Why a normalized pair is not a usable training example (None if it is).
+
+        A pair with placeholders, markup or URLs is kept when both sides hold the same ones:
+        the model learns from it with them taken out (``nmt.protect``), so it is judged
+        here by what is left."""
         if not src or not tgt:
             return "empty side"
-        if _PLACEHOLDER.search(src) or _PLACEHOLDER.search(tgt):
-            return "placeholder"
-        if "<" in src + tgt and _TAG.search(src + " " + tgt):
-            return "markup"
+        src_protected, tgt_protected = protect(src), protect(tgt)
+        if _must_match(src_protected.spans) != _must_match(tgt_protected.spans):
+            return "spans differ"
+        src, tgt = src_protected.text, tgt_protected.text
+        if not src or not tgt:
+            return "empty side"
         src_words, tgt_words = words(src), words(tgt)
         if min(src_words, tgt_words) < self.limits.min_words:
             return "too short"
@@ -137,6 +137,18 @@ class Cleaner:
                 if hits_other >= 2 and hits_other > 2 * hits_own:
                     return "wrong language"
         return None
+
+
+def _must_match(spans) -> Counter:
+    """What a translation has to repeat: placeholders and URLs as written, elements by name
+    (numbers, entities and access keys may be written differently)."""
+    found = Counter()
+    for span in spans:
+        if span.kind in ("placeholder", "url"):
+            found[span.text] += 1
+        elif span.kind == "tag":
+            found[_TAG_NAME.match(span.text).group(0).lower()] += 1
+    return found
 
 
 def _is_latin(char: str) -> bool:

@@ -12,7 +12,7 @@ dropped, and so is every repeat of a pair already kept.
 
 from __future__ import annotations
 
-import random
+import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -46,7 +46,13 @@ def _keys(src: str, tgt: str) -> tuple[str, str]:
     return "src:" + comparison_key(src), "tgt:" + comparison_key(tgt)
 
 
-def _held_out_documents(pairs: list[Pair], sizes: dict[str, int], rng: random.Random) -> dict[str, str]:
+def _draw_order(documents: set[str], salt: str) -> list[str]:
+    """The documents in an order fixed by their names alone (a hash), so a document that
+    appears or disappears in a rebuild moves no other document between train and test."""
+    return sorted(documents, key=lambda document: hashlib.sha256(f"{salt}:{document}".encode()).digest())
+
+
+def _held_out_documents(pairs: list[Pair], sizes: dict[str, int], salt: str) -> dict[str, str]:
     """document -> "dev"/"test", drawn per source in proportion to its share of pairs."""
     by_source: dict[str, Counter] = defaultdict(Counter)
     for pair in pairs:
@@ -58,8 +64,7 @@ def _held_out_documents(pairs: list[Pair], sizes: dict[str, int], rng: random.Ra
         for index, source in enumerate(sources):
             share = sum(by_source[source].values()) / len(pairs)
             quota = size - taken if index == len(sources) - 1 else round(size * share)
-            documents = sorted(d for d in by_source[source] if d not in chosen)
-            rng.shuffle(documents)
+            documents = _draw_order({d for d in by_source[source] if d not in chosen}, salt)
             got = 0
             for document in documents:
                 if got >= quota:
@@ -95,7 +100,7 @@ def _split(pairs: list[Pair], held_out: dict[str, tuple[int, int]], seed: int) -
         of_kind = [pair for pair in pairs if pair.kind == kind]
         if of_kind:
             documents.update(_held_out_documents(of_kind, {"test": test, "dev": dev},
-                                                 random.Random(f"{seed}:{kind}")))
+                                                 f"{seed}:{kind}"))
     grouped: dict[str, list[Pair]] = {"train": [], "dev": [], "test": []}
     removed: Counter = Counter()
     for pair in pairs:
