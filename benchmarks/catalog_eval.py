@@ -109,6 +109,7 @@ def main() -> None:
     import polib
     import sacrebleu
 
+    from nmt.catalog import placeholders
     from nmt.machine import describe
 
     catalog, references = emptied(polib.pofile(str(args.catalog)))
@@ -127,6 +128,9 @@ def main() -> None:
     report = {"machine": describe(), "run": args.run, "beam": args.beam, "catalog": args.catalog.name,
               "entries_emptied": len(references), "entries_filled": len(filled),
               "fuzzy": sum(fuzzy for _, fuzzy in filled.values()), "translate_summary": summary,
+              "with_placeholders": sum(bool(placeholders(msgid)) for msgid in filled),
+              "placeholders_kept": sum(placeholders(msgid) == placeholders(text) for msgid, (text, _) in filled.items()
+                                       if placeholders(msgid)),
               "seconds": round(seconds, 1), "msgfmt_check_format_status": status, "msgfmt_complaints": complaints,
               "lines": len(after), "changed_lines_outside_translations": outside,
               "bleu": round(bleu.corpus_score(hypotheses, [refs]).score, 2),
@@ -148,6 +152,8 @@ def markdown(report: dict) -> str:
              "| check | result |", "| --- | --- |",
              f"| entries filled | {report['entries_filled']} / {report['entries_emptied']} |",
              f"| filled entries marked `fuzzy` | {report['fuzzy']} / {report['entries_filled']} |",
+             f"| filled entries with placeholders that kept every one | {report['placeholders_kept']} / "
+             f"{report['with_placeholders']} |",
              f"| `msgfmt --check-format` | exit status {report['msgfmt_check_format_status']}, "
              f"{len(report['msgfmt_complaints'])} complaints |",
              f"| lines changed outside `msgstr` and `#,` flags | "
