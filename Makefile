@@ -22,9 +22,10 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	@$(NMT) train --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
-# WORKERS local worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy); docs/distributed.md: several machines
+# WORKERS local worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy), started again up to RESTARTS
+# times after a preemption or a lost worker; docs/distributed.md: several machines
 train-distributed: install
-	@$(NMT) train-distributed --workers $(or $(WORKERS),2) --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
+	@$(NMT) train-distributed --workers $(or $(WORKERS),2) $(if $(RESTARTS),--restarts $(RESTARTS)) --config $(or $(CONFIG),configs/default.yaml) $(ARGS)
 
 translate: install
 	@$(NMT) translate --config $(or $(CONFIG),configs/default.yaml) $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(BEAM),--beam $(BEAM)) $(if $(NBEST),--nbest $(NBEST)) $(if $(SCORES),--scores) $(if $(PREFIX),--prefix-file $(PREFIX)) $(if $(PO),--po $(PO)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(foreach r,$(RUNS),--run $(r)) $(ARGS)

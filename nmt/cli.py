@@ -25,6 +25,9 @@ RUN_HELP = "run directory (default: <run_root>/<name> from --config); overrides 
 
 def _train_distributed(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--workers", type=int, default=2, help="number of worker processes (default 2)")
+    sub.add_argument("--restarts", type=int, default=0,
+                     help="start the workers again after a preemption (exit status 75) or a lost worker (76), "
+                          "up to this many times (default 0)")
 
 
 def _weights(sub: argparse.ArgumentParser) -> None:

@@ -57,7 +57,8 @@ def train_distributed(args) -> int:
     from nmt.distribute import launch_local_workers
 
     return launch_local_workers(args.config, args.overrides, args.workers,
-                                Path(config.run_root) / f"{config.name}.workers")
+                                Path(config.run_root) / f"{config.name}.workers", args.restarts,
+                                grace=config.train.worker_timeout + 30)
 
 
 def evaluate(args) -> None:

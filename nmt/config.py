@@ -95,6 +95,7 @@ class TrainConfig:
     on_stall: str = field(default="warn", metadata=_range(choices=("warn", "stop")))
     precision: str = field(default="auto", metadata=_range(choices=("float32", "bfloat16", "auto")))
     distribute: str = field(default="none", metadata=_range(choices=("none", "mirrored", "multi_worker")))
+    worker_timeout: float = field(default=120.0, metadata=_range(5.0, 86_400.0))
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ def diagnose(config: Config, steps: int, every: int, zero_output_bias: bool) -> 
                     print(json.dumps(records[-1]), flush=True)
                 rate = trainer.learning_rate()
                 trainer.train_step(*batch, tf.constant(0.0, tf.float64), tf.constant(rate, tf.float32),
-                                   tf.constant(True))  # every batch one update
+                                   tf.constant(True), tf.constant(0.0))  # every batch one update
                 trainer.step.assign_add(1)
                 if int(trainer.step) >= steps:
                     break

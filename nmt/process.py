@@ -50,15 +50,16 @@ def quiet_tensorflow() -> None:
 
 
 def report_errors(command: Callable[[], int | None]) -> int:
-    """Run ``command`` and turn a user error into one ``error:`` line and exit status 2
-    (``NMT_DEBUG=1`` also prints its traceback); the scripts in benchmarks/ use it too."""
+    """Run ``command`` and turn a user error into one ``error:`` line and exit status 2, or
+    the error's own ``exit_status`` (``NMT_DEBUG=1`` also prints its traceback); the scripts
+    in benchmarks/ use it too."""
     try:
         return command() or 0
     except NmtError as error:
         if DEBUG:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "exit_status", 2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -74,14 +74,15 @@ class GradientAccumulator:
 
 class TrainStep:
     """The compiled update ``step(source, target_in, target_out, elapsed, learning_rate,
-    last_of_group)``, split across the strategy's replicas.
+    last_of_group, stop)``, split across the strategy's replicas.
 
     Without accumulation every batch is one update.  With ``train.accumulate`` N, the
     batch's gradients are added to the group's sums and the update is applied with the
     last batch of the group (``last_of_group``).  Returns the summed loss, the number of
     target tokens, the outcome (ACCUMULATED, APPLIED, or SKIPPED when the loss or gradients
-    were not finite) and the chief's ``elapsed`` seconds, so that every worker takes the
-    same time-budget decision.
+    were not finite), the chief's ``elapsed`` seconds, so that every worker takes the
+    same time-budget decision, and the sum of the workers' ``stop`` flags (1 on a worker
+    that received SIGTERM), so that every worker stops after the same update.
     """
 
     def __init__(self, model, optimizer, strategy, accumulator: GradientAccumulator | None,
@@ -90,25 +91,26 @@ class TrainStep:
         self.accumulator, self.label_smoothing = accumulator, label_smoothing
         batch = [tf.TensorSpec([None, None], tf.int32)] * 3
         self._compiled = tf.function(self._step, input_signature=[
-            *batch, tf.TensorSpec([], tf.float64), tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.bool)])
+            *batch, tf.TensorSpec([], tf.float64), tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.bool),
+            tf.TensorSpec([], tf.float32)])
 
-    def __call__(self, source, target_in, target_out, elapsed, learning_rate, last_of_group):
-        return self._compiled(source, target_in, target_out, elapsed, learning_rate, last_of_group)
+    def __call__(self, source, target_in, target_out, elapsed, learning_rate, last_of_group, stop):
+        return self._compiled(source, target_in, target_out, elapsed, learning_rate, last_of_group, stop)
 
-    def _step(self, source, target_in, target_out, elapsed, learning_rate, last_of_group):
+    def _step(self, source, target_in, target_out, elapsed, learning_rate, last_of_group, stop):
         tokens = tf.reduce_sum(tf.cast(tf.not_equal(target_out, PAD_ID), tf.float32))
         variables = self.model.trainable_variables
         if self.strategy.num_replicas_in_sync == 1:
             loss_sum, gradients = self.replica_gradients(source, target_in, target_out, tokens)
         else:
             per_replica = self.strategy.run(self._replica_shard,
-                                            args=(source, target_in, target_out, tokens, elapsed))
-            loss_sum, flat, elapsed = (self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-                                       for value in per_replica)
+                                            args=(source, target_in, target_out, tokens, elapsed, stop))
+            loss_sum, flat, elapsed, stop = (self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                                             for value in per_replica)
             sizes = [tf.size(v) for v in variables]
             gradients = [tf.reshape(g, v.shape) for g, v in zip(tf.split(flat, sizes), variables, strict=True)]
         if self.accumulator is None:
-            return loss_sum, tokens, self._apply_if_finite(loss_sum, gradients, learning_rate), elapsed
+            return loss_sum, tokens, self._apply_if_finite(loss_sum, gradients, learning_rate), elapsed, stop
         self.accumulator.add(loss_sum, gradients, tokens)
 
         def apply_group() -> tf.Tensor:
@@ -117,7 +119,8 @@ class TrainStep:
             self.accumulator.reset()
             return outcome
 
-        return loss_sum, tokens, tf.cond(last_of_group, apply_group, lambda: tf.constant(ACCUMULATED)), elapsed
+        outcome = tf.cond(last_of_group, apply_group, lambda: tf.constant(ACCUMULATED))
+        return loss_sum, tokens, outcome, elapsed, stop
 
     def _apply_if_finite(self, loss_sum, gradients, learning_rate):
         """Apply ``gradients`` unless they or the loss are NaN or inf, which would poison every weight."""
@@ -138,7 +141,7 @@ class TrainStep:
             loss = loss_sum / global_tokens
         return loss_sum, tape.gradient(loss, self.model.trainable_variables)
 
-    def _replica_shard(self, source, target_in, target_out, global_tokens, elapsed):
+    def _replica_shard(self, source, target_in, target_out, global_tokens, elapsed, stop):
         """Replica r of n: sentences r, r + n, ...; gradients flattened into one all-reduce."""
         context = tf.distribute.get_replica_context()
         index, count = context.replica_id_in_sync_group, context.num_replicas_in_sync
@@ -147,7 +150,7 @@ class TrainStep:
             *(tf.gather(t, rows) for t in (source, target_in, target_out)), global_tokens)
         flat = tf.concat([tf.reshape(tf.convert_to_tensor(g), [-1]) for g in gradients], axis=0)
         chief_elapsed = tf.where(tf.equal(index, 0), elapsed, tf.zeros_like(elapsed))
-        return loss_sum, flat, chief_elapsed
+        return loss_sum, flat, chief_elapsed, stop
 
 
 class DevLoss:

@@ -8,8 +8,8 @@ sees the same batches in the same order.
 
 from __future__ import annotations
 
+import contextlib
 import math
-import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -22,13 +22,14 @@ from nmt.checkpoint import RunCheckpoints
 from nmt.config import Config, dump_config, load_config
 from nmt.corpus import count_parallel, iter_parallel, parallel_paths, read_parallel
 from nmt.data import EncodedCorpus, encode_to_disk, epoch_dataset, epoch_size, open_encoded
-from nmt.distribute import is_chief, make_strategy
+from nmt.distribute import cluster_task, is_chief, make_strategy
 from nmt.errors import NmtError
 from nmt.evaluate import score
 from nmt.files import write_atomic
 from nmt.machine import compute_precision
 from nmt.meter import TrainingMeter, ValidationLog, format_duration, log_progress
 from nmt.model import build_model
+from nmt.preemption import Heartbeat, Preempted, PreemptionNotice
 from nmt.protect import training_text
 from nmt.run import Run, create_run, open_run, parent_run
 from nmt.schedule import Budget, learning_rate
@@ -146,9 +147,8 @@ def prepare_run(config: Config, corpora: Corpora) -> Run:
     return open_run(config.run_dir, config)
 
 
-def _raise_interrupt(signum, frame) -> None:
-    """SIGTERM (as sent by schedulers and `kill`) stops training like Ctrl-C: checkpoint first."""
-    raise KeyboardInterrupt
+class _StopAgreed(Exception):
+    """Some worker received SIGTERM, and every worker learned it with the same update."""
 
 
 class Trainer:
@@ -194,6 +194,7 @@ class Trainer:
         self.writer = (tf.summary.create_file_writer(str(run.directory / "tensorboard")) if self.chief
                        else tf.summary.create_noop_writer())
         self.batches_per_epoch = epoch_size(self.corpus, train_cfg.batch_tokens, self.config.seed, 0)
+        self.notice, self.stop_agreed = PreemptionNotice(), False  # SIGTERM, on any worker
         self.steps_per_epoch = max(1, self.batches_per_epoch // train_cfg.accumulate)
         self.unigram_entropy = self.corpus.target_unigram_entropy()
         self.stall_checked = False
@@ -300,23 +301,32 @@ class Trainer:
         self.restore()
         self._announce()
         self.meter.pause_ended(new_window=True)
-        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            while not self.out_of_budget():
-                self._train_epoch()
-                self.meter.pause_ended()  # setting up the next epoch's batches
-        except KeyboardInterrupt:
-            self.save()
-            raise NmtError(f"interrupted at step {int(self.step)}; checkpoint saved in "
-                           f"{self.run.checkpoints}; run the same command again to resume") from None
-        finally:
-            signal.signal(signal.SIGTERM, previous_handler)
+        with self.notice, self._heartbeat():
+            try:
+                while not self.out_of_budget():
+                    self._train_epoch()
+                    self.meter.pause_ended()  # setting up the next epoch's batches
+            except _StopAgreed:
+                self.save()  # every worker, at the same update
+                raise Preempted(f"preempted (SIGTERM) at step {int(self.step)}; checkpoint saved in "
+                                f"{self.run.checkpoints}; run the same command again to resume") from None
+            except KeyboardInterrupt:
+                self.save()
+                raise NmtError(f"interrupted at step {int(self.step)}; checkpoint saved in "
+                               f"{self.run.checkpoints}; run the same command again to resume") from None
         if self.validated_at != int(self.step):
             self.validate()
         self.save()
         print(f"training done at step {int(self.step)} after "
               f"{format_duration(float(self.elapsed))}; best dev BLEU {float(self.best_score):.2f}",
               file=sys.stderr)
+
+    def _heartbeat(self):
+        """Under multi_worker, the watch that stops this worker when a peer is lost."""
+        if self.config.train.distribute != "multi_worker":
+            return contextlib.nullcontext()
+        _, index, addresses = cluster_task()
+        return Heartbeat(self.run.directory / "workers", index, addresses, self.config.train.worker_timeout)
 
     def _announce(self) -> None:
         cfg = self.config.train
@@ -339,6 +349,8 @@ class Trainer:
                 self._after_update(rate)
                 if self.out_of_budget():
                     return
+            if self.stop_agreed:
+                raise _StopAgreed
         self.epoch.assign_add(1)
         self.batch_in_epoch.assign(0)
         if not cfg.validate_every:
@@ -351,9 +363,11 @@ class Trainer:
         """One batch through the compiled step; returns its outcome."""
         local = float(self.elapsed) + self.meter.seconds_since_tick()  # the chief's under multi_worker
         last_of_group = self.accumulator is None or self.accumulator.is_last_batch(self.config.train.accumulate)
-        loss_sum, tokens, outcome, elapsed = self.train_step(
-            *batch, tf.constant(local, tf.float64), tf.constant(rate, tf.float32), tf.constant(last_of_group))
+        loss_sum, tokens, outcome, elapsed, stop = self.train_step(
+            *batch, tf.constant(local, tf.float64), tf.constant(rate, tf.float32), tf.constant(last_of_group),
+            tf.constant(float(self.notice.requested)))
         self.elapsed.assign(float(elapsed))
+        self.stop_agreed = float(stop) > 0
         loss_sum, tokens = float(loss_sum), float(tokens)
         if outcome == SKIPPED:
             self._nonfinite(loss_sum / tokens)

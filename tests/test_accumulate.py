@@ -47,8 +47,8 @@ def joined(batches: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
 
 
 def step(trainer, batch, last: bool) -> int:
-    _, _, outcome, _ = trainer.train_step(*(tf.constant(t) for t in batch), tf.constant(0.0, tf.float64),
-                                          tf.constant(0.01), tf.constant(last))
+    _, _, outcome, _, _ = trainer.train_step(*(tf.constant(t) for t in batch), tf.constant(0.0, tf.float64),
+                                             tf.constant(0.01), tf.constant(last), tf.constant(0.0))
     return int(outcome)
 
 

@@ -172,8 +172,8 @@ def test_a_skipped_nonfinite_batch_changes_no_model_or_optimizer_variable(tmp_pa
     first, second = [batch for batch, _ in zip(epoch_dataset(trainer.corpus, 400, config.seed, 0), range(2))]
 
     def step(batch) -> tuple[int, float]:
-        loss, tokens, outcome, _ = trainer.train_step(*batch, tf.constant(0.0, tf.float64), tf.constant(0.003),
-                                                      tf.constant(True))
+        loss, tokens, outcome, _, _ = trainer.train_step(*batch, tf.constant(0.0, tf.float64), tf.constant(0.003),
+                                                         tf.constant(True), tf.constant(0.0))
         return int(outcome), float(loss)
 
     assert step(first)[0] == nmt.train.APPLIED  # Adam's slots now hold values

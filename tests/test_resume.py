@@ -69,7 +69,7 @@ def test_run_killed_mid_warmup_resumes_from_last_checkpoint_and_matches_uninterr
 
 
 @pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+def test_sigterm_saves_a_checkpoint_and_exits_as_preempted(tmp_path):
     config = tiny_config(tmp_path, train={"max_steps": 5000, "max_epochs": 1000,
                                           "checkpoint_every": 1000, "log_every": 1})
     path = save_config(tmp_path, config)
@@ -81,9 +81,9 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
         while "step 5/" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 2
+        assert process.wait(timeout=60) == 75  # EX_TEMPFAIL: the same command again will go on
     last = log.read_text().strip().splitlines()[-1]
-    match = re.fullmatch(r"error: interrupted at step (\d+); checkpoint saved in (.+); "
+    match = re.fullmatch(r"error: preempted \(SIGTERM\) at step (\d+); checkpoint saved in (.+); "
                          r"run the same command again to resume", last)
     assert match, last
     assert latest_step(Path(match.group(2))) == int(match.group(1)) >= 5
