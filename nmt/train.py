@@ -147,6 +147,14 @@ def prepare_run(config: Config, corpora: Corpora) -> Run:
     return open_run(config.run_dir, config)
 
 
+def _heartbeat(run: Run):
+    """Under multi_worker, the watch that stops this worker when a peer is lost."""
+    if run.config.train.distribute != "multi_worker":
+        return contextlib.nullcontext()
+    _, index, addresses = cluster_task()
+    return Heartbeat(run.directory / "workers", index, addresses, run.config.train.worker_timeout)
+
+
 class _StopAgreed(Exception):
     """Some worker received SIGTERM, and every worker learned it with the same update."""
 
@@ -301,7 +309,7 @@ class Trainer:
         self.restore()
         self._announce()
         self.meter.pause_ended(new_window=True)
-        with self.notice, self._heartbeat():
+        with self.notice, _heartbeat(self.run):
             try:
                 while not self.out_of_budget():
                     self._train_epoch()
@@ -320,13 +328,6 @@ class Trainer:
         print(f"training done at step {int(self.step)} after "
               f"{format_duration(float(self.elapsed))}; best dev BLEU {float(self.best_score):.2f}",
               file=sys.stderr)
-
-    def _heartbeat(self):
-        """Under multi_worker, the watch that stops this worker when a peer is lost."""
-        if self.config.train.distribute != "multi_worker":
-            return contextlib.nullcontext()
-        _, index, addresses = cluster_task()
-        return Heartbeat(self.run.directory / "workers", index, addresses, self.config.train.worker_timeout)
 
     def _announce(self) -> None:
         cfg = self.config.train
