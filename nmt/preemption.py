@@ -13,13 +13,15 @@ peers would wait in the next all-reduce for ever.  So each worker's heartbeat th
 a counter into the shared run directory every few seconds and watches the others'; when a
 peer's counter has not moved for ``train.worker_timeout`` seconds, the worker prints one
 line naming that peer and exits with status 76 (``EXIT_WORKER_LOST``) at once, since its
-main thread may be stuck inside TensorFlow.  Checkpoints are written whole or not at all,
-so the run directory keeps its last complete one.
+main thread may be stuck inside TensorFlow.  (When the dead worker's host is still up, its
+kernel resets the connections and the all-reduce fails at once: the same line and status.)
+Checkpoints are written whole or not at all, so the run directory keeps its last complete one.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -27,7 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
-from nmt.errors import NmtError
+from nmt.errors import NmtError, first_line
 from nmt.files import write_atomic
 
 EXIT_PREEMPTED = 75  # sysexits' EX_TEMPFAIL: the same command later will succeed
@@ -40,6 +42,24 @@ class Preempted(NmtError):
     """Training stopped after a SIGTERM, with a checkpoint saved; exit status 75."""
 
     exit_status = EXIT_PREEMPTED
+
+
+class WorkerLost(NmtError):
+    """A peer went away and the all-reduce failed at once (its host answered for it); exit status 76."""
+
+    exit_status = EXIT_WORKER_LOST
+
+
+def worker_lost(error: Exception, addresses: list[str]) -> WorkerLost:
+    """A collective's failure as one line naming the worker it lost (TensorFlow names it as
+    ``/job:worker/replica:0/task:<index>``) and why the all-reduce gave up."""
+    text = str(error)
+    found = re.search(r"/job:worker/replica:\d+/task:(\d+)", text)
+    who = f"worker {found.group(1)} ({addresses[int(found.group(1))]})" if found else "a worker"
+    reason = re.search(r"Collective ops is aborted by: (.*)", text)
+    because = reason.group(1).strip().rstrip(":")[:160] if reason else first_line(error)
+    return WorkerLost(f"{who} lost: {because}; stopping. The run directory keeps its last checkpoint; "
+                      f"run the same command again to resume")
 
 
 class PreemptionNotice:

@@ -29,7 +29,7 @@ from nmt.files import write_atomic
 from nmt.machine import compute_precision
 from nmt.meter import TrainingMeter, ValidationLog, format_duration, log_progress
 from nmt.model import build_model
-from nmt.preemption import Heartbeat, Preempted, PreemptionNotice
+from nmt.preemption import Heartbeat, Preempted, PreemptionNotice, worker_lost
 from nmt.protect import training_text
 from nmt.run import Run, create_run, open_run, parent_run
 from nmt.schedule import Budget, learning_rate
@@ -322,6 +322,11 @@ class Trainer:
                 self.save()
                 raise NmtError(f"interrupted at step {int(self.step)}; checkpoint saved in "
                                f"{self.run.checkpoints}; run the same command again to resume") from None
+            except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
+                    tf.errors.InternalError) as error:
+                if self.config.train.distribute != "multi_worker":
+                    raise
+                raise worker_lost(error, cluster_task()[2]) from None
         if self.validated_at != int(self.step):
             self.validate()
         self.save()

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,7 @@ from helpers import REPO, save_config, tiny_config
 from test_distribute import loss_curve
 from test_resume import latest_step
 
-from nmt.preemption import EXIT_PREEMPTED, EXIT_WORKER_LOST
+from nmt.preemption import EXIT_PREEMPTED, EXIT_WORKER_LOST, worker_lost
 
 STEPS = 80
 
@@ -82,6 +83,16 @@ def test_a_peer_that_beats_or_ended_on_purpose_is_not_lost(tmp_path):
     (tmp_path / "heartbeat-1").write_text("stopped token")
     assert watcher.wait(timeout=20) == 0, watcher.stderr.read()
     assert (tmp_path / "heartbeat-0").read_text().startswith("stopped ")
+
+
+def test_a_failed_all_reduce_names_the_lost_worker_and_why():
+    reset = Exception("Collective ops is aborted by: recvmsg:Connection reset by peer\nAdditional GRPC error "
+                      "information from remote target /job:worker/replica:0/task:1 while calling RecvBuf")
+    assert str(worker_lost(reset, ["10.0.0.1:2222", "10.0.0.2:2222"])) == (
+        "worker 1 (10.0.0.2:2222) lost: recvmsg:Connection reset by peer; stopping. The run directory keeps "
+        "its last checkpoint; run the same command again to resume")
+    assert str(worker_lost(Exception("Graph execution error:\nsomething else"), ["a:1", "b:1"])).startswith(
+        "a worker lost: Graph execution error:; stopping.")
 
 
 # ---- workers on two hosts ----------------------------------------------------------------------
@@ -167,23 +178,32 @@ def test_sigterm_to_one_host_stops_both_at_one_update_and_the_restart_goes_on_un
 
 
 @pytest.mark.slow
-def test_sigkill_to_one_host_ends_the_other_within_the_timeout_and_a_restart_finishes(hosts, experiment, tmp_path):
+@pytest.mark.parametrize("stop", ["kill", "freeze"])
+def test_a_lost_host_ends_the_other_within_the_timeout_and_a_restart_finishes(hosts, experiment, tmp_path, stop):
+    """``kill``: SIGKILL; the host stays up and resets the connections, so the all-reduce fails
+    at once.  ``freeze``: SIGSTOP, a hung peer that answers nothing: a heartbeat notices."""
     config, _ = experiment
-    run = config.parent / "runs" / "killed"
-    workers = start_workers(hosts, config, "killed", tmp_path)
-    chief_log = tmp_path / "killed-0.log"
+    name = f"lost-{stop}"
+    run = config.parent / "runs" / name
+    workers = start_workers(hosts, config, name, tmp_path)
+    chief_log = tmp_path / f"{name}-0.log"
     wait_for(lambda: reached(chief_log, 12) or workers[0].poll() is not None, 300, "step 12")
-    workers[1].kill()
-    killed = time.monotonic()
+    workers[1].send_signal(signal.SIGKILL if stop == "kill" else signal.SIGSTOP)
+    lost = time.monotonic()
     assert workers[0].wait(timeout=60) == EXIT_WORKER_LOST, chief_log.read_text()
-    assert time.monotonic() - killed < 10 + 10  # train.worker_timeout, and a few beats
+    assert time.monotonic() - lost < 10 + 10  # train.worker_timeout, and a few beats
+    workers[1].kill()
+    workers[1].wait()
     last = chief_log.read_text().strip().splitlines()[-1]
-    assert last.startswith(f"error: worker 1 ({hosts[1][1]}:23456) lost: no heartbeat for 1")
+    assert last.startswith(f"error: worker 1 ({hosts[1][1]}:23456) lost: "), last
+    assert last.endswith("run the same command again to resume")
+    # a hung peer: this toolkit's heartbeat or TensorFlow's own, whichever notices first
+    assert ("heartbeat" in last) == (stop == "freeze"), last
     assert latest_step(run / "checkpoints") >= 10  # complete checkpoints, the run loads from them
-
-    restarted = start_workers(hosts, config, "killed", tmp_path)
-    assert [worker.wait(timeout=600) for worker in restarted] == [0, 0], chief_log.read_text()
-    assert latest_step(run / "checkpoints") == STEPS
+    if stop == "kill":
+        restarted = start_workers(hosts, config, name, tmp_path)
+        assert [worker.wait(timeout=600) for worker in restarted] == [0, 0], chief_log.read_text()
+        assert latest_step(run / "checkpoints") == STEPS
 
 
 # ---- the launcher's restarts ---------------------------------------------------------------------
