@@ -197,8 +197,8 @@ def test_a_lost_host_ends_the_other_within_the_timeout_and_a_restart_finishes(ho
     last = chief_log.read_text().strip().splitlines()[-1]
     assert last.startswith(f"error: worker 1 ({hosts[1][1]}:23456) lost: "), last
     assert last.endswith("run the same command again to resume")
-    # a hung peer: this toolkit's heartbeat or TensorFlow's own, whichever notices first
-    assert ("heartbeat" in last) == (stop == "freeze"), last
+    if stop == "freeze":  # nothing fails: this toolkit's heartbeat or TensorFlow's own notices
+        assert "heartbeat" in last, last
     assert latest_step(run / "checkpoints") >= 10  # complete checkpoints, the run loads from them
     if stop == "kill":
         restarted = start_workers(hosts, config, name, tmp_path)
