@@ -93,10 +93,11 @@ def measure_training(trainer_step, batches, config: Config, vocab_size: int, war
     no_time = tf.constant(0.0, tf.float64)  # the step's elapsed-time input, unused here
     rate = tf.constant(config.train.learning_rate, tf.float32)
     update = tf.constant(True)  # every batch is one update (no train.accumulate)
+    no_stop = tf.constant(0.0)  # no SIGTERM to pass on
     speeds, rates = [], []
     for index, (source, target_in, target_out) in enumerate(batches):
         started = time.perf_counter()
-        loss, tokens, _, _ = trainer_step(source, target_in, target_out, no_time, rate, update)
+        loss, tokens, _, _, _ = trainer_step(source, target_in, target_out, no_time, rate, update, no_stop)
         float(loss)
         seconds = time.perf_counter() - started
         if index >= warmup:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nmt.errors import NmtError
 from nmt.vocab import BOS_ID, PAD_ID, SubwordVocab
 
 POOL_BATCHES = 100  # sort this many batches' worth of sentences together by length
@@ -112,6 +113,9 @@ def encode_to_disk(pairs: Iterable[tuple[str, str]], src_vocab: SubwordVocab, tg
         if directory.exists():
             shutil.rmtree(directory)
         staging.rename(directory)
+    except OSError as error:
+        raise NmtError(f"{directory}: cannot write the tokenized corpus ({error.strerror}); "
+                       f"free space and run the same command again") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dropped

@@ -91,6 +91,9 @@ def create_run(config: Config, lines: Callable[[str], Iterable[str]], tokenizer_
         write_atomic(staging / "meta.json", json.dumps(meta, indent=2) + "\n")
         write_atomic(staging / "config.yaml", config_module.dump_config(config))
         staging.rename(target)
+    except OSError as error:
+        raise NmtError(f"{target}: cannot write the new run directory ({error.strerror}); "
+                       f"free space and run the same command again") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -31,8 +31,8 @@ def copier(tmp_path_factory):
     comes back unchanged), so a test can check the translated text itself - a line lost,
     repeated, in the wrong place or translated by the wrong path shows."""
     tmp_path = tmp_path_factory.mktemp("copier")
-    config = tiny_config(tmp_path, train={"max_steps": 150, "max_epochs": 10_000, "batch_tokens": 2000,
-                                          "log_every": 50, "checkpoint_every": 150,
+    config = tiny_config(tmp_path, train={"max_steps": 250, "max_epochs": 10_000, "batch_tokens": 2000,
+                                          "log_every": 50, "checkpoint_every": 250,
                                           "learning_rate": 0.02},
                          model={"embedding_dim": 32, "encoder_units": 32, "decoder_units": 64,
                                 "attention_units": 64})

@@ -102,27 +102,27 @@ def final_weights(run) -> dict[str, np.ndarray]:
 def test_a_run_stopped_inside_a_group_resumes_it(tmp_path):
     """The first epoch ends inside a group: its gradients go into the checkpoint, and a
     run continued from there ends with the weights of a run that never stopped."""
-    train = {"accumulate": 3, "max_steps": None, "log_every": 1, "checkpoint_every": 1000}
+    train = {"accumulate": 4, "max_steps": None, "log_every": 1, "checkpoint_every": 1000}
     config = tiny_config(tmp_path, train={**train, "max_epochs": 1})
     path = save_config(tmp_path, config)
     first = run_cli("train", "--config", str(path), "name=stopped")
     assert first.returncode == 0, first.stderr
-    batches, updates = map(int, re.search(r"(\d+) batches per epoch \((\d+) updates of 3 batches\)",
+    batches, updates = map(int, re.search(r"(\d+) batches per epoch \((\d+) updates of 4 batches\)",
                                           first.stderr).groups())
-    assert batches % 3 != 0 and updates == batches // 3, "the first epoch must end inside a group"
+    assert batches % 4 != 0 and updates == batches // 4, "the first epoch must end inside a group"
     resumed = run_cli("train", "--config", str(path), "name=stopped", "train.max_epochs=3")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming {tmp_path / 'runs' / 'stopped'} from step {updates} " in resumed.stderr
     switched = run_cli("train", "--config", str(path), "name=stopped", "train.max_epochs=4", "train.accumulate=1")
     assert switched.returncode != 0
     assert switched.stderr.strip().splitlines()[-1] == (
-        f"error: {tmp_path / 'runs' / 'stopped'}: its checkpoints were written with train.accumulate=3, the "
-        "config now says 1; accumulation cannot be switched on or off in a run: keep train.accumulate=3 "
+        f"error: {tmp_path / 'runs' / 'stopped'}: its checkpoints were written with train.accumulate=4, the "
+        "config now says 1; accumulation cannot be switched on or off in a run: keep train.accumulate=4 "
         "or use a new name")
-    assert "accumulate: 3" in (tmp_path / "runs" / "stopped" / "config.yaml").read_text()  # left as it was
+    assert "accumulate: 4" in (tmp_path / "runs" / "stopped" / "config.yaml").read_text()  # left as it was
     whole = run_cli("train", "--config", str(path), "name=whole", "train.max_epochs=3")
     assert whole.returncode == 0, whole.stderr
-    assert f"step {3 * batches // 3}/" in whole.stderr
+    assert f"step {3 * batches // 4}/" in whole.stderr
 
     got, expected = final_weights(tmp_path / "runs" / "stopped"), final_weights(tmp_path / "runs" / "whole")
     assert got.keys() == expected.keys()

@@ -48,7 +48,8 @@ def test_local_workers_get_distinct_ports():
 
 def test_two_workers_follow_the_single_worker_loss_curve(tmp_path):
     config = save_config(tmp_path, tiny_config(
-        tmp_path, train={"max_steps": 8, "log_every": 1, "checkpoint_every": 4, "learning_rate": 0.01}))
+        tmp_path, train={"max_steps": 8, "log_every": 1, "checkpoint_every": 4, "learning_rate": 0.02,
+                         "batch_tokens": 1200}))
     single = nmt("train", "--config", str(config), "name=single")
     assert single.returncode == 0, single.stderr
     assert "replicas" not in single.stderr

@@ -205,7 +205,7 @@ def test_full_disk_while_checkpointing_is_a_clear_error_and_keeps_the_last_check
     before = indexed_step(checkpoints)
     more = save_config(tmp_path, tiny_config(tmp_path, train={"max_steps": 8, "checkpoint_every": 2}), "more.yaml")
     result = subprocess.run([sys.executable, "-m", "nmt.cli", "train", "--config", str(more)], cwd=REPO,
-                            capture_output=True, text=True, preexec_fn=limit_file_size(20_000))
+                            capture_output=True, text=True, preexec_fn=limit_file_size(100_000))
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert re.fullmatch(rf"error: {re.escape(str(checkpoints))}: cannot write a checkpoint at step 6 \(.+\); "
@@ -213,6 +213,21 @@ def test_full_disk_while_checkpointing_is_a_clear_error_and_keeps_the_last_check
     assert "Traceback" not in result.stderr
     assert indexed_step(checkpoints) == before
     tf.train.load_checkpoint(tf.train.latest_checkpoint(str(checkpoints)))
+    # a disk that fills while the corpus is tokenized (changed files are tokenized anew) or while
+    # a new run's tokenizer is written: one line each, nothing half-written left behind
+    for data in (tmp_path / "data").glob("train.*"):
+        os.utime(data)
+    encoded = tmp_path / "runs" / "tiny" / "encoded"
+    for name, limit, expected in (
+            ("tiny", 8_000, f"{encoded / 'train'}: cannot write the tokenized corpus"),
+            ("tight", 100_000, f"{tmp_path / 'runs' / 'tight'}: cannot write the new run directory")):
+        result = subprocess.run([sys.executable, "-m", "nmt.cli", "train", "--config", str(more), f"name={name}"],
+                                cwd=REPO, capture_output=True, text=True, preexec_fn=limit_file_size(limit))
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"error: {expected} (File too large); free space and run the same command again"), result.stderr
+        assert "Traceback" not in result.stderr
+    assert not list(encoded.glob(".*partial*")) and not (tmp_path / "runs" / "tight").exists()
+    assert not list((tmp_path / "runs").glob(".tight.partial*"))
 
 
 # ---- run directories that try to run code --------------------------------------------------------

@@ -218,14 +218,14 @@ def test_a_lost_host_ends_the_other_within_the_timeout_and_a_restart_finishes(ho
 # ---- the launcher's restarts ---------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_train_distributed_restarts_by_itself_through_two_preemptions(experiment, tmp_path):
+def test_make_train_distributed_restarts_by_itself_through_two_preemptions(experiment, tmp_path):
     config, uninterrupted = experiment
     log = tmp_path / "launcher.log"
     workers = config.parent / "runs" / "restarted.workers"
     with open(log, "w", encoding="utf-8") as stderr:
-        launcher = subprocess.Popen(
-            [sys.executable, "-m", "nmt.cli", "train-distributed", "--workers", "2", "--restarts", "2",
-             "--config", str(config), "name=restarted"], cwd=REPO, env=environment(), stderr=stderr)
+        launcher = subprocess.Popen(  # as a user runs it: the Makefile's RESTARTS reaches --restarts
+            ["make", "--no-print-directory", "train-distributed", "WORKERS=2", "RESTARTS=2", f"CONFIG={config}",
+             "ARGS=name=restarted"], cwd=REPO, env=environment(), stderr=stderr)
         for restart, step in enumerate((15, 40), start=1):
             wait_for(lambda step=step: reached(log, step) or launcher.poll() is not None, 300, f"step {step}")
             os.kill(int((workers / "worker-1.pid").read_text()), 15)
