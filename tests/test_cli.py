@@ -41,7 +41,7 @@ def test_train_writes_a_complete_run_and_prints_the_bleu_table(trained):
     row = next(line for line in result.stdout.splitlines() if line.startswith("| test |"))
     assert row.startswith(f"| test | 40 | {bleu['score']:.2f} |") and SIGNATURE in result.stdout
     assert len((run / "test.en.hyp").read_text().splitlines()) == 40
-    assert "step 150/150" in result.stderr and "validation at step 150" in result.stderr
+    assert "step 250/250" in result.stderr and "validation at step 250" in result.stderr
     assert list((tmp_path / "runs").iterdir()) == [run], "no stray staging directories"
 
 
