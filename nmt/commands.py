@@ -58,7 +58,7 @@ def train_distributed(args) -> int:
 
     return launch_local_workers(args.config, args.overrides, args.workers,
                                 Path(config.run_root) / f"{config.name}.workers", args.restarts,
-                                grace=config.train.worker_timeout + 30)
+                                grace=config.train.worker_timeout + 30)  # time to notice a lost peer
 
 
 def evaluate(args) -> None:

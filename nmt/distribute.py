@@ -91,7 +91,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def launch_local_workers(config_path: str, overrides: list[str], workers: int, log_dir: Path,
-                         restarts: int = 0, grace: float = 150.0) -> int:
+                         restarts: int, grace: float) -> int:
     """Start ``workers`` training processes on 127.0.0.1 and wait for all of them; after a
     preemption or a lost worker, start them again, up to ``restarts`` times.
 
