@@ -105,3 +105,10 @@ def test_multi_worker_needs_a_valid_tf_config(tmp_path):
     assert result.stderr.strip() == ('error: TF_CONFIG: expected JSON like {"cluster": {"worker": '
                                      '["host:port", ...]}, "task": {"type": "worker", "index": 0}}')
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_negative_number_of_restarts_is_one_line(tmp_path):
+    config = save_config(tmp_path, tiny_config(tmp_path))
+    result = nmt("train-distributed", "--restarts", "-1", "--config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: RESTARTS: expected a number of restarts of 0 or more, got -1"
