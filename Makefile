@@ -9,7 +9,7 @@ VARY ?= model.cell=lstm,peephole,cifg,gru
 ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: protection glossary catalog install train train-distributed translate serve score evaluate average export data bench bench-peer decode-peer compare matrix recipes precision defaults docs results lint test test-fast clean
+.PHONY: protection protect-default glossary catalog install train train-distributed translate serve score evaluate average export data bench bench-peer decode-peer compare matrix recipes precision defaults docs results lint test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -84,6 +84,17 @@ glossary: install
 # English-to-German run: msgfmt --check-format, fuzzy flags, untouched lines, BLEU against its translators
 catalog: install
 	@$(VENV)/bin/python benchmarks/catalog_eval.py --run $(or $(RUN),runs/debian-en-de) $(ARGS)
+
+# decode.protect on and off (docs/usage.md#placeholders-markup-and-access-keys): it decides whether the
+# model trains on protected text as well as whether lines are protected when translated. The default
+# cell on two corpora, SEEDS each, PROTECT_STEPS updates; reports in docs/protect-default/<config>/.
+PROTECT_STEPS ?= 400
+protect-default: install
+	@for config in configs/default.yaml configs/debian-fr-en.yaml; do \
+		$(NMT) compare --config $$config --seeds $(SEEDS) --output docs/protect-default/$$(basename $$config .yaml) \
+			--vary decode.protect=true,false train.max_steps=$(PROTECT_STEPS) train.max_minutes=null \
+			train.max_epochs=1000 train.validate_every=200 train.patience=null $(ARGS) || exit 1; \
+	done
 
 compare: install
 	@$(NMT) compare --config $(or $(CONFIG),configs/compare.yaml) --vary "$(VARY)" $(ARGS)
