@@ -1,5 +1,7 @@
 """Glossaries through translation: held-out test sentences with dictionary terms, translated
-without and with a glossary; how many terms appear as required, BLEU, chrF and sentences/s.
+without a glossary, with it (``nmt.glossary``'s alignment rewrite, what ``nmt translate
+--glossary`` does) and by lexically constrained beam search (``constrained_search.py``); how
+many terms appear as required, BLEU, chrF and sentences/s.
 
     make glossary RUN=runs/debian-de-en    (benchmarks/glossary_eval.py --run DIR [--output DIR])
 
@@ -22,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from constrained_search import constrained_lines  # noqa: E402
 from protect_eval import alternated, arguments, trained, write_report  # noqa: E402
 
 from data_prep.ding import read_lexicon  # noqa: E402
@@ -104,6 +107,9 @@ def main() -> None:
     systems = {name: lambda used=used: translate_lines(run, translator, sources, args.beam,
                                                        protect=run.config.decode.protect, glossary=used)
                for name, used in (("without", None), ("with the glossary", glossary))}
+    required = [[match.target for match in glossary.matches(source.split())] for source in sources]
+    systems["constrained beam search"] = lambda: constrained_lines(run, translator.model, sources, required,
+                                                                   args.beam)
     for name, (outputs, speed) in alternated(systems, len(sources), args.rounds).items():
         found, total = term_rate(sources, outputs, terms)
         results[name] = {"terms_found": found, "terms": total,
@@ -131,10 +137,10 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | {result['terms_found']} / {result['terms']} ({share:.1f}%) | {result['bleu']} | "
                      f"{result['chrf']} | {result['sentences_per_second']} |")
     lines += ["", f"BLEU `{report['bleu_signature']}`, chrF `{report['chrf_signature']}`.", "",
-              "| German | without | with the glossary | reference |", "| --- | --- | --- | --- |"]
-    plain, glossed = report["results"]["without"]["examples"], report["results"]["with the glossary"]["examples"]
-    for a, b in zip(plain, glossed):
-        cells = [a["source"], a["output"], b["output"], a["reference"]]
+              "| German | " + " | ".join(report["results"]) + " | reference |",
+              "| --- " * (len(report["results"]) + 2) + "|"]
+    for examples in zip(*(result["examples"] for result in report["results"].values())):
+        cells = [examples[0]["source"], *(example["output"] for example in examples), examples[0]["reference"]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

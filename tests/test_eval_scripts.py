@@ -70,3 +70,41 @@ def test_the_catalog_is_emptied_and_only_entries_the_run_filled_are_scored():
     filled = polib.pofile(str(empty).replace('msgid "Open"\nmsgstr ""', '#, fuzzy\nmsgid "Open"\nmsgstr "Auf"')
                           .replace('msgid "Close"\nmsgstr ""', 'msgid "Close"\nmsgstr "Zu"'))
     assert catalog_eval.filled_entries(empty, filled) == {"Open": ("Auf", True), "Close": ("Zu", False)}
+
+
+constrained = load_script("benchmarks/constrained_search.py")
+
+
+def test_a_constraint_is_met_token_by_token_and_dropped_when_left():
+    constraints = [[7, 8], [9]]
+    state = constrained.State((), 0.0, frozenset(), None)
+    inside = constrained.advanced(state, 7, -1.0, constraints)
+    assert (inside.inside, inside.progress(constraints)) == ((0, 1), 1)
+    done = constrained.advanced(inside, 8, -1.0, constraints)
+    assert (done.met, done.inside, done.progress(constraints), done.score) == ({0}, None, 2, -2.0)
+    left = constrained.advanced(inside, 9, -0.5, constraints)  # a second constraint started instead
+    assert (left.met, left.inside, left.progress(constraints)) == ({1}, None, 1)
+    assert constrained.advanced(done, 7, 0.0, constraints).inside is None  # a met constraint is not counted again
+
+
+def test_the_beam_is_shared_among_banks_of_equal_progress_most_progress_first():
+    constraints = [[7, 8]]
+    plain = [constrained.State((i,), -i / 10, frozenset(), None) for i in range(20, 25)]
+    started = constrained.State((7,), -5.0, frozenset(), (0, 1))
+    finished = constrained.State((7, 8), -9.0, frozenset({0}), None)
+    chosen = constrained.allocated([*plain, started, finished], 4, constraints)
+    assert chosen == [finished, started, plain[0], plain[1]]  # low scores kept: each bank gets a turn
+
+
+def test_constrained_search_puts_a_required_word_the_copier_would_never_write(trained_run, copy_lines):
+    from nmt.run import open_run
+    from nmt.weights import load_model
+
+    run = open_run(trained_run)
+    model = load_model(run)
+    lines = copy_lines[:4]
+    foreign = [line.split()[0] for line in reversed(lines)]  # each line's required word comes from another line
+    outputs = constrained.constrained_lines(run, model, lines, [[word] for word in foreign], beam=4)
+    for line, word, output in zip(lines, foreign, outputs):
+        assert word in output.split() and word not in line.split(), (line, word, output)
+    assert constrained.constrained_lines(run, model, lines, [[] for _ in lines], beam=4) == lines
