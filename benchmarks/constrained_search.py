@@ -97,7 +97,7 @@ class ConstrainedSearch:
             if all(_finished(state) for state in beam):
                 break
             order = [parents[state] for state in beam] + [0] * (self.beam - len(beam))
-            states = tf.nest.map_structure(lambda s: tf.gather(s, order), states)
+            states = tf.nest.map_structure(lambda s, rows=order: tf.gather(s, rows), states)
         return list(max(beam, key=self._ranking).tokens)
 
     def _candidates(self, beam: list[State], log_p: np.ndarray,
