@@ -32,6 +32,13 @@ BLANK = "[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u300
 LINE_BREAK = "\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"
 
 
+# Protection and glossaries are Python around the search (regular expressions with lookaround,
+# rewrites by the word alignment); a SavedModel holds TensorFlow ops only.
+UNPROTECTED_NOTE = ("note: the SavedModel translates each line as it is: placeholders, markup and access keys "
+                    "are not taken out and put back (decode.protect) and no glossary applies; nmt translate "
+                    "and nmt serve do both (docs/deploying.md#placeholders-markup-and-glossaries)")
+
+
 class ExportedTranslator(tf.Module):
     """Tokenize, search and detokenize in one TensorFlow function, as ``translate_lines`` does."""
 
@@ -93,4 +100,6 @@ def export(run: Run, model, beam: int, base: Path) -> Path:
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     print(f"exported {run.directory} (beam {beam}) to {target}: {size / 1e6:.1f} MB "
           f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    if run.config.decode.protect or run.config.decode.glossary:
+        print(UNPROTECTED_NOTE, file=sys.stderr)
     return target

@@ -14,6 +14,8 @@ import pytest
 import tensorflow as tf
 from helpers import run_cli, shipped_pairs
 
+from nmt.export import UNPROTECTED_NOTE
+
 # Loads the SavedModel with nothing but TensorFlow (and TensorFlow Text's ops): run with
 # -S -E -P, so neither site's .pth files (the editable install) nor the cwd reach sys.path.
 SERVE = """
@@ -97,6 +99,7 @@ def test_each_export_is_a_new_version(trained_run, tmp_path):
                          "--output", str(tmp_path / "export"))
         assert result.returncode == 0, result.stderr
         assert Path(result.stdout.strip()).name == expected
+        assert result.stderr.splitlines()[-1] == UNPROTECTED_NOTE  # the copier's config keeps decode.protect on
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["1", "2"]
 
 
