@@ -4,7 +4,8 @@ alternative to ``nmt.glossary``'s alignment rewrite that ``make glossary`` measu
 Every hypothesis tracks which required target terms (constraints, as target token ids) it
 has produced and how far it is into the one it is producing.  At each step its candidates
 are its ``beam`` best tokens, the next token of the constraint it is in, and the first token
-of every constraint it has not met; EOS is allowed only once all are met.  The beam's slots
+of every constraint it has not met; EOS is allowed only once all are met, and the token
+after a constraint must start a word, so a term is not the start of a longer word.  The beam's slots
 are shared out, round robin, among banks of candidates that have met the same number of
 constraint tokens, so hypotheses that have placed a term compete with each other rather than
 with unconstrained ones of a higher score.  One sentence is searched at a time, in Python
@@ -30,6 +31,7 @@ class State:
     score: float
     met: frozenset[int]           # constraints produced whole
     inside: tuple[int, int] | None  # (constraint, tokens of it produced so far)
+    closing: bool = False         # a constraint ended with the last token: the next one starts a word
 
     def progress(self, constraints: list[list[int]]) -> int:
         done = sum(len(constraints[c]) for c in self.met)
@@ -43,9 +45,10 @@ def advanced(state: State, token: int, log_p: float, constraints: list[list[int]
         inside = (inside[0], inside[1] + 1)
     else:
         inside = next(((c, 1) for c, ids in enumerate(constraints) if c not in met and ids[0] == token), None)
-    if inside and inside[1] == len(constraints[inside[0]]):
+    closing = bool(inside) and inside[1] == len(constraints[inside[0]])
+    if closing:
         met, inside = met | {inside[0]}, None
-    return State(state.tokens + (token,), state.score + log_p, met, inside)
+    return State(state.tokens + (token,), state.score + log_p, met, inside, closing)
 
 
 def allocated(candidates: list[State], beam: int, constraints: list[list[int]]) -> list[State]:
@@ -69,8 +72,9 @@ def _finished(state: State) -> bool:
 class ConstrainedSearch:
     """Constrained beam search of one source sentence at a time with a run's model."""
 
-    def __init__(self, model, settings, beam: int):
+    def __init__(self, model, settings, beam: int, word_pieces: np.ndarray):
         self.model, self.settings, self.beam = model, settings, beam
+        self.word_pieces = word_pieces  # [vocab] whether a token goes on the word before it
         spec = tf.TensorSpec([None, None], tf.int32)
         self._encode = tf.function(lambda source: _start(model, source), input_signature=[spec], autograph=False)
         self._step = tf.function(self._log_probs, autograph=False, reduce_retracing=True)
@@ -108,6 +112,8 @@ class ConstrainedSearch:
             if _finished(state):  # kept as it is, competing for its slot
                 found[state] = row
                 continue
+            if state.closing:  # a term is a whole word: "hall" must not become "halls"
+                log_p[row, self.word_pieces] = -np.inf
             unmet = len(state.met) < len(constraints)
             tokens = set(np.argpartition(-log_p[row], self.beam)[:self.beam].tolist())
             if state.inside:
@@ -127,7 +133,9 @@ class ConstrainedSearch:
 
 def constrained_lines(run, model, lines: list[str], targets: list[list[str]], beam: int) -> list[str]:
     """Translations of ``lines``, each holding its line's required target terms."""
-    search = ConstrainedSearch(model, search_settings(run.config.decode), beam)
+    pieces = [run.tgt_vocab.piece(index) for index in range(run.tgt_vocab.size)]
+    word_pieces = np.array([piece[:1].isalnum() for piece in pieces])  # not "▁word", not punctuation
+    search = ConstrainedSearch(model, search_settings(run.config.decode), beam, word_pieces)
     sources = run.src_vocab.encode(lines)
     outputs = []
     for source, terms in zip(sources, targets):

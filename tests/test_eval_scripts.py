@@ -82,6 +82,7 @@ def test_a_constraint_is_met_token_by_token_and_dropped_when_left():
     assert (inside.inside, inside.progress(constraints)) == ((0, 1), 1)
     done = constrained.advanced(inside, 8, -1.0, constraints)
     assert (done.met, done.inside, done.progress(constraints), done.score) == ({0}, None, 2, -2.0)
+    assert done.closing and not inside.closing  # the token after a constraint must start a word
     left = constrained.advanced(inside, 9, -0.5, constraints)  # a second constraint started instead
     assert (left.met, left.inside, left.progress(constraints)) == ({1}, None, 1)
     assert constrained.advanced(done, 7, 0.0, constraints).inside is None  # a met constraint is not counted again
