@@ -29,6 +29,7 @@ PLACEHOLDER = "|".join([
     r"%L?\d+",                                                        # Qt's %1, %L2
     r"~[aAsS%](?!\w)",                                                 # Lisp's format (~a)
     r"\{[\w.\[\]]*(?:![rsa])?(?::[^{}]*)?\}",                           # str.format, ICU names
+    r"\$[A-Za-z_][\w.]*(?:\$(?!\d)|\|)",                               # $name$, Wesnoth's $unit.name|
     r"\$\{?[A-Za-z_]\w*\}?|\$\d+",                                     # shell variables, $1
 ])
 # a number standing as a word: not "UTF-8" or "(3)", nor a German ordinal ("im 21. Jahrhundert")

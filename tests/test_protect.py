@@ -31,6 +31,7 @@ def diagonal(text: str) -> list[tuple[int, int]]:
     ("<b>%1</b> fehlt in %L2, {node.label} und {0}", "fehlt in , und"),
     ("50% aller Dateien in UTF-8 (siehe strftime(3))", "50% aller Dateien in UTF-8 (siehe strftime(3))"),
     ("$1 setzt ~a auf %Z", "setzt auf"),
+    ("Datei « $filename$ » von $unit.name| in $A$1", "Datei « » von in"),  # delimited variables: one span
     ("%C18$1%C: %C24$2%O Sekunde(n)", ": Sekunde(n)"),  # glued codes: one span each
     ("Ganz normaler Satz ohne etwas.", "Ganz normaler Satz ohne etwas."),
 ])
