@@ -237,3 +237,105 @@ def _pair_tags(texts, kinds, words, before):
     _, _, ends, closers = tf.while_loop(lambda position, *_: position < count, body,
                                         (tf.constant(0), opening, none, none))
     return ends, closers
+
+
+def _words(text):
+    """Python's ``str.split()``."""
+    return tf_text.regex_split(text[tf.newaxis], f"[{SPACE}]+")[0]
+
+
+def _targets(sources, source_count):
+    """``nmt.protect._targets`` as a [source word, target word] matrix: the target words of each
+    source word; a word with none borrows those of its nearest aligned neighbour (the earlier on a tie)."""
+    source = tf.range(source_count)
+    links = sources[tf.newaxis, :] == source[:, tf.newaxis]
+    aligned = tf.reduce_any(links, axis=1)
+    distance = tf.abs(source[:, tf.newaxis] - source[tf.newaxis, :])
+    cost = 2 * distance + tf.cast(source[tf.newaxis, :] > source[:, tf.newaxis], tf.int32)
+    costs = tf.pad(tf.where(aligned[tf.newaxis, :], cost, tf.int32.max), [[0, 0], [0, 1]],
+                   constant_values=tf.int32.max)  # the extra column, an empty row, when none is aligned
+    nearest = tf.argmin(costs, axis=1, output_type=tf.int32)
+    padded = tf.pad(links, [[0, 1], [0, 0]], constant_values=False)
+    return tf.where(aligned[:, tf.newaxis], links, tf.gather(padded, nearest))
+
+
+def _gaps(protected: dict, targets, word_count):
+    """The target gap each span goes to (before the target word of that index), as
+    ``nmt.protect.restore`` places them before tags are kept in source order."""
+    words, ends = protected["span_words"], protected["span_ends"]
+    source = tf.range(tf.shape(targets)[0])
+    last = tf.where(ends >= 0, ends, words)
+    covers = (source[tf.newaxis, :] >= words[:, tf.newaxis]) & (source[tf.newaxis, :] <= last[:, tf.newaxis])
+    enclosed = tf.linalg.matmul(tf.cast(covers, tf.float32), tf.cast(targets, tf.float32)) > 0
+    target = tf.range(tf.shape(targets)[1])
+    linked = tf.reduce_any(enclosed, axis=1)
+    first = tf.where(linked, tf.reduce_min(tf.where(enclosed, target, tf.int32.max), axis=1), -1)
+    after_last = tf.where(linked, tf.reduce_max(tf.where(enclosed, target, -1), axis=1) + 1, word_count)
+    gaps = tf.where(ends >= 0, tf.where(linked, first, word_count),
+                    tf.where(protected["span_before"], tf.maximum(first, 0), after_last))
+    closers = protected["span_closers"]
+    element = tf.where(closers >= 0)
+    closing = tf.scatter_nd(tf.gather(closers, element), tf.gather_nd(after_last, element) + 1, tf.shape(gaps))
+    return tf.where(closing > 0, closing - 1, gaps)
+
+
+def _mark_access_keys(words, protected: dict, gaps):
+    """``nmt.protect._mark_access_key`` for each access key in turn: its marker goes before the
+    first letter of the target word at its gap, else of the nearest word after, else before it."""
+    count = tf.size(words)
+    index = tf.range(count)
+    keys = tf.where(protected["span_kinds"] == ACCESS_KIND)[:, 0]
+
+    def body(position, words):
+        span = keys[position]
+        gap = tf.gather(gaps, span)
+        order = tf.where(index >= gap, index - gap, count + tf.minimum(gap, count) - 1 - index)
+        candidates = tf.strings.regex_full_match(words, LETTER)
+        ranks = tf.concat([tf.where(candidates, order, tf.int32.max - 1), [tf.int32.max - 1]], axis=0)
+        chosen = tf.where(tf.reduce_any(candidates), tf.argmin(ranks, output_type=tf.int32), count)
+        marked = tf.strings.regex_replace(words, r"(?s)^(\PL*)", tf.strings.join([r"\1", protected["span_texts"][span]]),
+                                          replace_global=False)
+        return position + 1, tf.where(index == chosen, marked, words)
+
+    return tf.while_loop(lambda position, _: position < tf.size(keys), body, (tf.constant(0), words))[1]
+
+
+def restore(protected: dict, translation, sources):
+    """``nmt.protect.restore``: ``translation`` (of ``protected["text"]``) with every span put
+    back; ``sources[j]`` is the source word target word ``j`` is aligned to."""
+    words = _words(translation)
+    source_words = _words(protected["text"])
+    targets = _targets(sources, tf.size(source_words))
+    word_count = tf.size(words)
+    gaps = _gaps(protected, targets, word_count)
+    words = _mark_access_keys(words, protected, gaps)
+    kinds = protected["span_kinds"]
+    tag = kinds == TAG_KIND
+    tag_floor = tf.scan(tf.maximum, tf.where(tag, gaps, -1), initializer=tf.constant(-1))
+    gaps = tf.where(tag, tag_floor, gaps)
+    placed = tf.where(kinds != ACCESS_KIND)[:, 0]
+    span_count = tf.size(kinds)
+    target = tf.range(word_count)
+    word_sources = tf.where(target < tf.size(sources), tf.gather(sources, tf.minimum(target, tf.size(sources) - 1)), -1)
+    copied = ((word_sources < 0) | (word_sources >= tf.size(source_words))
+              | tf.strings.regex_full_match(tf.gather(source_words, tf.clip_by_value(word_sources, 0, tf.maximum(tf.size(source_words) - 1, 0))),
+                                            rf"(?s).*[{WORD}].*")
+              | (words == tf.gather(source_words, tf.clip_by_value(word_sources, 0, tf.maximum(tf.size(source_words) - 1, 0)))))
+    placed_index = tf.cast(placed, tf.int32)
+    order = tf.concat([(2 * target + 1) * (span_count + 1),
+                       2 * tf.gather(gaps, placed_index) * (span_count + 1) + placed_index], axis=0)
+    ranked = tf.argsort(order, stable=True)
+    texts = tf.gather(tf.concat([words, tf.gather(protected["span_texts"], placed_index)], axis=0), ranked)
+    keys = tf.gather(tf.concat([tf.where(word_sources >= 0, 2 * word_sources, -2), 2 * placed_index + 1], axis=0), ranked)
+    keeps = tf.gather(tf.concat([copied, tf.ones_like(placed_index, tf.bool)], axis=0), ranked)
+    pairs = _pair_codes(keys[:-1], keys[1:])
+    glued_pairs = _pair_codes(protected["glued_left"], protected["glued_right"])
+    glued = tf.reduce_any(pairs[:, tf.newaxis] == glued_pairs[tf.newaxis, :], axis=1) & keeps[:-1] & keeps[1:]
+    separators = tf.concat([[""], tf.where(glued, "", " ")], axis=0)[:tf.size(texts)]
+    joined = tf.strings.reduce_join(tf.strings.join([separators, texts]))
+    return tf.where(span_count > 0, joined, translation)
+
+
+def _pair_codes(left, right):
+    """One integer per (left key, right key) pair; keys are at least -2."""
+    return (tf.cast(left, tf.int64) + 2) * (1 << 32) + tf.cast(right, tf.int64) + 2
