@@ -19,6 +19,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from nmt import protect_graph
 from nmt.checkpoint import by_path
 from nmt.config import search_settings
 from nmt.errors import NmtError, first_line
@@ -32,15 +33,15 @@ BLANK = "[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u300
 LINE_BREAK = "\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"
 
 
-# Protection and glossaries are Python around the search (regular expressions with lookaround,
-# rewrites by the word alignment); a SavedModel holds TensorFlow ops only.
-UNPROTECTED_NOTE = ("note: the SavedModel translates each line as it is: placeholders, markup and access keys "
-                    "are not taken out and put back (decode.protect) and no glossary applies; nmt translate "
-                    "and nmt serve do both (docs/deploying.md#placeholders-markup-and-glossaries)")
+# A glossary rewrite is Python around the search (nmt.glossary); a SavedModel holds TensorFlow ops only.
+UNGLOSSED_NOTE = ("note: the SavedModel applies no glossary (decode.glossary); nmt translate and nmt serve do "
+                  "(docs/deploying.md#placeholders-markup-and-glossaries)")
 
 
 class ExportedTranslator(tf.Module):
-    """Tokenize, search and detokenize in one TensorFlow function, as ``translate_lines`` does."""
+    """Tokenize, search and detokenize in one TensorFlow function, as ``translate_lines`` does;
+    with ``decode.protect``, protected spans are taken out before and put back after, as
+    ``nmt.protect`` does (``nmt.protect_graph``)."""
 
     def __init__(self, run: Run, model, beam: int):
         super().__init__()
@@ -49,13 +50,20 @@ class ExportedTranslator(tf.Module):
         self.source_tokenizer = run.src_vocab.tokenizer
         self.target_tokenizer = run.tgt_vocab.tokenizer
         settings = search_settings(run.config.decode)
-        self._search = lambda source: search(model, source, beam, settings, batched=True)
+        self._protect = run.config.decode.protect
+        self._search = lambda source: search(model, source, beam, settings, batched=True,
+                                             with_attention=self._protect)
         self._max_input_length = run.config.decode.max_input_length
         self.translate = tf.function(self._translate,
                                      input_signature=[tf.TensorSpec([None], tf.string, name="text")])
 
     def _translate(self, text):
-        pieces = self.source_tokenizer.tokenize(text)[:, :self._max_input_length - 1]
+        if self._protect:
+            protected, span_counts = tf.map_fn(self._protected, text, fn_output_signature=(tf.string, tf.int32))
+            source_text = tf.where(span_counts > 0, protected, text)
+        else:
+            source_text = text
+        pieces = self.source_tokenizer.tokenize(source_text)[:, :self._max_input_length - 1]
         eos = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(text)[0], 1], EOS_ID))
         source = tf.concat([pieces, eos], axis=1).to_tensor(PAD_ID)
         found = self._search(source)
@@ -63,9 +71,28 @@ class ExportedTranslator(tf.Module):
         translations = self.target_tokenizer.detokenize(tf.ragged.boolean_mask(found.tokens, keep))
         translations = tf.strings.regex_replace(translations, f"(?:{LINE_BREAK})$", "")
         translations = tf.strings.regex_replace(translations, LINE_BREAK, " ")
-        blank = tf.strings.regex_full_match(text, BLANK)
-        return {"translations": tf.where(blank, "", translations),
-                "scores": tf.where(blank, 0.0, found.scores)}
+        blank = tf.strings.regex_full_match(source_text, BLANK)  # a line of spans alone leaves nothing to translate
+        translations = tf.where(blank, "", translations)
+        if self._protect:
+            restored = tf.map_fn(self._restored, (text, translations, source, pieces.row_lengths(), found.tokens,
+                                                  found.attention), fn_output_signature=tf.string)
+            translations = tf.where(span_counts > 0, restored, translations)
+        return {"translations": translations, "scores": tf.where(blank, 0.0, found.scores)}
+
+    @staticmethod
+    def _protected(line):
+        protected = protect_graph.protect(line)
+        return protected["text"], tf.size(protected["span_texts"])
+
+    def _restored(self, inputs):
+        """One line's translation with its spans put back by the attention's word alignment."""
+        line, translation, source, source_length, tokens, attention = inputs
+        ends = tf.where(tokens == EOS_ID)[:, 0]
+        output = tokens[:tf.cast(tf.reduce_min(tf.concat([ends, [tf.size(tokens, tf.int64)]], axis=0)), tf.int32)]
+        output = tf.boolean_mask(output, output != PAD_ID)
+        sources = protect_graph.word_alignment(self.source_tokenizer.id_to_string(source[:source_length]),
+                                               self.target_tokenizer.id_to_string(output), attention)
+        return protect_graph.restore(protect_graph.protect(line), translation, sources)
 
 
 def next_version(base: Path) -> Path:
@@ -100,6 +127,6 @@ def export(run: Run, model, beam: int, base: Path) -> Path:
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     print(f"exported {run.directory} (beam {beam}) to {target}: {size / 1e6:.1f} MB "
           f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    if run.config.decode.protect or run.config.decode.glossary:
-        print(UNPROTECTED_NOTE, file=sys.stderr)
+    if run.config.decode.glossary:
+        print(UNGLOSSED_NOTE, file=sys.stderr)
     return target

@@ -316,11 +316,12 @@ def restore(protected: dict, translation, sources):
     placed = tf.where(kinds != ACCESS_KIND)[:, 0]
     span_count = tf.size(kinds)
     target = tf.range(word_count)
-    word_sources = tf.where(target < tf.size(sources), tf.gather(sources, tf.minimum(target, tf.size(sources) - 1)), -1)
-    copied = ((word_sources < 0) | (word_sources >= tf.size(source_words))
-              | tf.strings.regex_full_match(tf.gather(source_words, tf.clip_by_value(word_sources, 0, tf.maximum(tf.size(source_words) - 1, 0))),
-                                            rf"(?s).*[{WORD}].*")
-              | (words == tf.gather(source_words, tf.clip_by_value(word_sources, 0, tf.maximum(tf.size(source_words) - 1, 0)))))
+    word_sources = tf.concat([sources, tf.fill([word_count], -1)], axis=0)[:word_count]  # -1: not aligned
+    known = (word_sources >= 0) & (word_sources < tf.size(source_words))
+    source_of_word = tf.gather(tf.concat([source_words, [""]], axis=0),
+                               tf.where(known, word_sources, tf.size(source_words)))
+    # a span keeps its glue to a target word unless that word stands for source punctuation it does not repeat
+    copied = ~known | tf.strings.regex_full_match(source_of_word, rf"(?s).*[{WORD}].*") | (words == source_of_word)
     placed_index = tf.cast(placed, tf.int32)
     order = tf.concat([(2 * target + 1) * (span_count + 1),
                        2 * tf.gather(gaps, placed_index) * (span_count + 1) + placed_index], axis=0)
@@ -339,3 +340,27 @@ def restore(protected: dict, translation, sources):
 def _pair_codes(left, right):
     """One integer per (left key, right key) pair; keys are at least -2."""
     return (tf.cast(left, tf.int64) + 2) * (1 << 32) + tf.cast(right, tf.int64) + 2
+
+
+def _word_index(pieces):
+    """``nmt.alignment.word_index``: the word of each piece, -1 for a word with no characters."""
+    starts = tf.strings.regex_full_match(pieces, "\u2581.*") | (tf.range(tf.size(pieces)) == 0)
+    group = tf.cumsum(tf.cast(starts, tf.int32)) - 1
+    groups = tf.reduce_max(tf.concat([group, [-1]], axis=0)) + 1
+    texts = tf.strings.unsorted_segment_join(tf.strings.regex_replace(pieces, "\u2581", ""), group, groups)
+    nonempty = tf.strings.length(texts) > 0
+    number = tf.where(nonempty, tf.cumsum(tf.cast(nonempty, tf.int32)) - 1, -1)
+    return tf.gather(number, group)
+
+
+def word_alignment(source_pieces, target_pieces, attention):
+    """``nmt.alignment.hard_alignment``: the source word each target word is aligned to, from
+    attention [target pieces, source pieces] summed over the pieces of both words."""
+    source_words, target_words = _word_index(source_pieces), _word_index(target_pieces)
+    source_count = tf.reduce_max(tf.concat([source_words, [-1]], axis=0)) + 1
+    target_count = tf.reduce_max(tf.concat([target_words, [-1]], axis=0)) + 1
+    attention = attention[:tf.size(target_pieces), :tf.size(source_pieces)]
+    by_source = tf.math.unsorted_segment_sum(tf.transpose(attention), source_words, source_count)
+    weights = tf.math.unsorted_segment_sum(tf.transpose(by_source), target_words, target_count)
+    return tf.cond(source_count > 0, lambda: tf.argmax(weights, axis=1, output_type=tf.int32),
+                   lambda: tf.zeros([0], tf.int32))
