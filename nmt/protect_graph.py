@@ -61,11 +61,13 @@ LETTER = r"(?s).*\pL.*"
 
 
 def _previous(values, first):
-    return tf.concat([[first], values[:-1]], axis=0)
+    """Each element's predecessor, ``first`` for the first."""
+    return tf.concat([[first], values], axis=0)[:tf.size(values)]
 
 
 def _next(values, last):
-    return tf.concat([values[1:], [last]], axis=0)
+    """Each element's successor, ``last`` for the last."""
+    return tf.concat([values, [last]], axis=0)[1:]
 
 
 def _merge(starts, *columns):
@@ -73,7 +75,7 @@ def _merge(starts, *columns):
     are joined, every other column keeps the run's first value, except ``at_end`` (the last)
     which keeps its last value."""
     segment = tf.cumsum(tf.cast(starts, tf.int32)) - 1
-    count = tf.reduce_max(segment) + 1
+    count = tf.reduce_max(tf.concat([segment, [-1]], axis=0)) + 1
     first = tf.math.unsorted_segment_min(tf.range(tf.size(starts)), segment, count)
     last = tf.math.unsorted_segment_max(tf.range(tf.size(starts)), segment, count)
     texts, *middle, at_end = columns

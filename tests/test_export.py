@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import run_cli, shipped_pairs
+from helpers import run_cli, shipped_pairs, with_spans
 
-from nmt.export import UNPROTECTED_NOTE
+from nmt.export import UNGLOSSED_NOTE
+from nmt.protect import protect
 
 # Loads the SavedModel with nothing but TensorFlow (and TensorFlow Text's ops): run with
 # -S -E -P, so neither site's .pth files (the editable install) nor the cwd reach sys.path.
@@ -31,6 +32,8 @@ json.dump({"translations": [t.decode("utf-8") for t in result["translations"].nu
            "scores": result["scores"].numpy().tolist()}, sys.stdout)
 """
 
+# protected spans alone, glued, nested, an access key with no letter to mark (decode.protect is on)
+SPANS = ["%s %d", "<b>%1</b>", "_Datei", "~%s (%s)", "%3$se %4$s", "_…", "{name}: <i>%s</i>."]
 HOSTILE = ["", "   ", "\t\x0b", "Ich habe keine Zeit.", "a\u2028b\x85c", "\x1b[31mrot\x1b[0m",
            "emoji 😀 Ελληνικά عربى", "x" * 700, "Zeile mit \r Wagenrücklauf"]
 
@@ -51,7 +54,7 @@ def serve_in_fresh_python(export_dir: Path, lines: list[str], tmp_path: Path) ->
 @pytest.mark.slow
 @pytest.mark.parametrize("beam", [1, 2])
 def test_exported_model_matches_nmt_translate(trained_run, copy_lines, tmp_path, beam):
-    lines = copy_lines + [de for de, _ in shipped_pairs("test", 10)] + HOSTILE
+    lines = copy_lines + with_spans(copy_lines) + [de for de, _ in shipped_pairs("test", 10)] + SPANS + HOSTILE
     source = tmp_path / "source.txt"
     source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     translated = run_cli("translate", "--run", str(trained_run), "--beam", str(beam),
@@ -64,11 +67,13 @@ def test_exported_model_matches_nmt_translate(trained_run, copy_lines, tmp_path,
     assert version == tmp_path / "export" / "1" and (version / "saved_model.pb").is_file()
 
     served = serve_in_fresh_python(version, lines, tmp_path)
-    assert served["translations"][:len(copy_lines)] == copy_lines  # the copier's answers
+    answers = copy_lines + with_spans(copy_lines)  # the copier's, spans put back
+    assert served["translations"][:len(answers)] == answers
     assert served["translations"] == translated.stdout.splitlines()
     scores = np.array(served["scores"])
-    blank = [not line.strip() for line in lines]
-    assert np.all(scores[blank] == 0) and np.all(scores[np.logical_not(blank)] < 0)
+    untranslated = [not protect(line).text.strip() for line in lines]  # blank, or spans alone
+    assert untranslated.count(True) == 6
+    assert np.all(scores[untranslated] == 0) and np.all(scores[np.logical_not(untranslated)] < 0)
 
 
 @pytest.mark.slow
@@ -93,13 +98,15 @@ def test_the_exported_model_applies_the_search_safeguards_as_nmt_translate_does(
 
 
 @pytest.mark.slow
-def test_each_export_is_a_new_version(trained_run, tmp_path):
-    for expected in ("1", "2"):
+def test_each_export_is_a_new_version_and_a_glossary_is_said_to_stay_behind(trained_run, tmp_path):
+    terms = tmp_path / "terms.tsv"
+    terms.write_text("Haus\thouse\n", encoding="utf-8")
+    for expected, overrides in (("1", []), ("2", [f"decode.glossary={terms}"])):
         result = run_cli("export", "--run", str(trained_run), "--beam", "1",
-                         "--output", str(tmp_path / "export"))
+                         "--output", str(tmp_path / "export"), *overrides)
         assert result.returncode == 0, result.stderr
         assert Path(result.stdout.strip()).name == expected
-        assert result.stderr.splitlines()[-1] == UNPROTECTED_NOTE  # the copier's config keeps decode.protect on
+        assert (result.stderr.splitlines()[-1] == UNGLOSSED_NOTE) == bool(overrides), result.stderr
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["1", "2"]
 
 
