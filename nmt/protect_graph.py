@@ -295,8 +295,8 @@ def _mark_access_keys(words, protected: dict, gaps):
         candidates = tf.strings.regex_full_match(words, LETTER)
         ranks = tf.concat([tf.where(candidates, order, tf.int32.max - 1), [tf.int32.max - 1]], axis=0)
         chosen = tf.where(tf.reduce_any(candidates), tf.argmin(ranks, output_type=tf.int32), count)
-        marked = tf.strings.regex_replace(words, r"(?s)^(\PL*)", tf.strings.join([r"\1", protected["span_texts"][span]]),
-                                          replace_global=False)
+        marker = tf.strings.join([r"\1", protected["span_texts"][span]])
+        marked = tf.strings.regex_replace(words, r"(?s)^(\PL*)", marker, replace_global=False)
         return position + 1, tf.where(index == chosen, marked, words)
 
     return tf.while_loop(lambda position, _: position < tf.size(keys), body, (tf.constant(0), words))[1]
@@ -305,35 +305,30 @@ def _mark_access_keys(words, protected: dict, gaps):
 def restore(protected: dict, translation, sources):
     """``nmt.protect.restore``: ``translation`` (of ``protected["text"]``) with every span put
     back; ``sources[j]`` is the source word target word ``j`` is aligned to."""
-    words = _words(translation)
-    source_words = _words(protected["text"])
-    targets = _targets(sources, tf.size(source_words))
-    word_count = tf.size(words)
-    gaps = _gaps(protected, targets, word_count)
+    words, source_words = _words(translation), _words(protected["text"])
+    gaps = _gaps(protected, _targets(sources, tf.size(source_words)), tf.size(words))
     words = _mark_access_keys(words, protected, gaps)
-    kinds = protected["span_kinds"]
-    tag = kinds == TAG_KIND
-    tag_floor = tf.scan(tf.maximum, tf.where(tag, gaps, -1), initializer=tf.constant(-1))
-    gaps = tf.where(tag, tag_floor, gaps)
-    placed = tf.where(kinds != ACCESS_KIND)[:, 0]
-    span_count = tf.size(kinds)
-    target = tf.range(word_count)
-    word_sources = tf.concat([sources, tf.fill([word_count], -1)], axis=0)[:word_count]  # -1: not aligned
+    tag = protected["span_kinds"] == TAG_KIND  # tags never move before an earlier tag of the source
+    gaps = tf.where(tag, tf.scan(tf.maximum, tf.where(tag, gaps, -1), initializer=tf.constant(-1)), gaps)
+    word_sources = tf.concat([sources, tf.fill([tf.size(words)], -1)], axis=0)[:tf.size(words)]  # -1: none
     known = (word_sources >= 0) & (word_sources < tf.size(source_words))
     source_of_word = tf.gather(tf.concat([source_words, [""]], axis=0),
                                tf.where(known, word_sources, tf.size(source_words)))
     # a span keeps its glue to a target word unless that word stands for source punctuation it does not repeat
     copied = ~known | tf.strings.regex_full_match(source_of_word, rf"(?s).*[{WORD}].*") | (words == source_of_word)
-    placed_index = tf.cast(placed, tf.int32)
-    order = tf.concat([(2 * target + 1) * (span_count + 1),
-                       2 * tf.gather(gaps, placed_index) * (span_count + 1) + placed_index], axis=0)
+    spans = tf.cast(tf.where(protected["span_kinds"] != ACCESS_KIND)[:, 0], tf.int32)
+    span_count = tf.size(protected["span_kinds"])
+    # a span goes before the target word at its gap, after the spans of that gap placed before it
+    order = tf.concat([(2 * tf.range(tf.size(words)) + 1) * (span_count + 1),
+                       2 * tf.gather(gaps, spans) * (span_count + 1) + spans], axis=0)
     ranked = tf.argsort(order, stable=True)
-    texts = tf.gather(tf.concat([words, tf.gather(protected["span_texts"], placed_index)], axis=0), ranked)
-    keys = tf.gather(tf.concat([tf.where(word_sources >= 0, 2 * word_sources, -2), 2 * placed_index + 1], axis=0), ranked)
-    keeps = tf.gather(tf.concat([copied, tf.ones_like(placed_index, tf.bool)], axis=0), ranked)
-    pairs = _pair_codes(keys[:-1], keys[1:])
+    texts = tf.gather(tf.concat([words, tf.gather(protected["span_texts"], spans)], axis=0), ranked)
+    word_keys = tf.where(word_sources >= 0, 2 * word_sources, -2)
+    keys = tf.gather(tf.concat([word_keys, 2 * spans + 1], axis=0), ranked)
+    keeps = tf.gather(tf.concat([copied, tf.ones_like(spans, tf.bool)], axis=0), ranked)
     glued_pairs = _pair_codes(protected["glued_left"], protected["glued_right"])
-    glued = tf.reduce_any(pairs[:, tf.newaxis] == glued_pairs[tf.newaxis, :], axis=1) & keeps[:-1] & keeps[1:]
+    glued = (tf.reduce_any(_pair_codes(keys[:-1], keys[1:])[:, tf.newaxis] == glued_pairs[tf.newaxis, :], axis=1)
+             & keeps[:-1] & keeps[1:])
     separators = tf.concat([[""], tf.where(glued, "", " ")], axis=0)[:tf.size(texts)]
     joined = tf.strings.reduce_join(tf.strings.join([separators, texts]))
     return tf.where(span_count > 0, joined, translation)
