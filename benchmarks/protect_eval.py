@@ -1,7 +1,8 @@
 """Placeholders, markup, entities, URLs, numbers and access keys through translation: UI catalog
-lines that hold them, German to English, translated as they are and with protection
-(``nmt.protect``); how many lines keep every span exactly, per kind, balanced tags, BLEU and
-chrF against the catalogs' English, and sentences/s.
+lines that hold them, German to English, translated as they are, with protection
+(``nmt.protect``) and by the run's exported SavedModel (``nmt.protect_graph``); how many lines
+keep every span exactly, per kind, balanced tags, BLEU and chrF against the catalogs' English,
+sentences/s, and how many of the SavedModel's lines are the same as ``nmt translate``'s.
 
     make protection RUN=runs/debian-de-en    (benchmarks/protect_eval.py --run DIR [--output DIR])
 
@@ -20,6 +21,7 @@ import json
 import random
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -148,7 +150,10 @@ def main() -> None:
     systems = {name: lambda protected=protected: translate_lines(run, translator, sources, args.beam,
                                                                   protect=protected)
                for name, protected in (("as they are", False), ("protected", True))}
-    for name, (outputs, speed) in alternated(systems, len(sources), args.rounds).items():
+    with tempfile.TemporaryDirectory() as directory:
+        systems["exported SavedModel"] = exported(run, args.beam, Path(directory), sources)
+        timed = alternated(systems, len(sources), args.rounds)
+    for name, (outputs, speed) in timed.items():
         results[name] = {**kept(sources, outputs),
                          "bleu": round(bleu.corpus_score(outputs, [references]).score, 2),
                          "chrf": round(chrf.corpus_score(outputs, [references]).score, 2),
@@ -157,6 +162,8 @@ def main() -> None:
                                       for s, o, r in list(zip(sources, outputs, references))[:12]]}
         print(f"{name}: {results[name]['lines_with_every_span']}/{len(sources)} lines keep every span, "
               f"BLEU {results[name]['bleu']}", file=sys.stderr)
+    results["exported SavedModel"]["same_as_protected"] = sum(
+        a == b for a, b in zip(timed["exported SavedModel"][0], timed["protected"][0]))
     report_tests = {}
     for prefix in run.config.data.test:  # what protection does to the run's own test sets
         name = Path(prefix).name
@@ -173,6 +180,24 @@ def main() -> None:
               "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
               "results": results}
     write_report(args.output, "protect", report, markdown(report))
+
+
+def exported(run, beam: int, directory: Path, sources: list[str]):
+    """A function translating ``sources`` with the run exported to ``directory`` and loaded
+    as a model server would, in batches of ``decode.batch_size`` lines in input order."""
+    import tensorflow as tf
+
+    from nmt.export import export
+    from nmt.weights import load_model
+
+    serve = tf.saved_model.load(str(export(run, load_model(run), beam, directory))).signatures["serving_default"]
+    size = run.config.decode.batch_size
+    serve(text=tf.constant(sources[:size]))  # traced before timing
+
+    def translate() -> list[str]:
+        return [text.decode("utf-8") for start in range(0, len(sources), size)
+                for text in serve(text=tf.constant(sources[start:start + size]))["translations"].numpy()]
+    return translate
 
 
 def write_report(directory: Path, name: str, report: dict, text: str) -> None:
@@ -197,7 +222,11 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | {result['lines_with_every_span']} / {result['lines']} | " + " | ".join(cells)
                      + f" | {result['well_formed']} / {result['well_formed_sources']} | {result['bleu']} | "
                      f"{result['chrf']} | {result['sentences_per_second']} |")
-    lines += ["", "The run's own test sets, BLEU:", "",
+    exported = report["results"]["exported SavedModel"]
+    lines += ["", f"The SavedModel's output is the same as `nmt translate`'s (protected) on "
+              f"{exported['same_as_protected']} of {exported['lines']} lines; it is fed batches of "
+              f"`decode.batch_size` lines in input order, `nmt translate` sorts lines by length first.",
+              "", "The run's own test sets, BLEU:", "",
               "| test set | lines | lines with spans | as they are | protected |",
               "| --- | ---: | ---: | ---: | ---: |"]
     lines += [f"| {name} | {test['lines']} | {test['lines_with_spans']} | {test['as they are']} | "
