@@ -16,6 +16,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from nmt.protect import Protected, Span
+
 # str.isspace()'s characters (Python's \s), as an RE2 class body
 SPACE = r"\t-\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
 WORD = r"\pL\pN_"  # Python's \w
@@ -361,3 +363,15 @@ def word_alignment(source_pieces, target_pieces, attention):
     weights = tf.math.unsorted_segment_sum(tf.transpose(by_source), target_words, target_count)
     return tf.cond(source_count > 0, lambda: tf.argmax(weights, axis=1, output_type=tf.int32),
                    lambda: tf.zeros([0], tf.int32))
+
+
+def as_protected(found: dict) -> Protected:
+    """``protect``'s result (as NumPy values) as the ``nmt.protect.Protected`` it stands for."""
+    spans = [Span(text.decode("utf-8"), KINDS[kind], int(word), bool(before),
+                  int(end) if end >= 0 else None, int(closer) if closer >= 0 else None)
+             for text, kind, word, before, end, closer in zip(*(found[name] for name in (
+                 "span_texts", "span_kinds", "span_words", "span_before", "span_ends", "span_closers")))]
+    keys = {0: "word", 1: "span"}
+    glued = {((keys[left % 2], left // 2), (keys[right % 2], right // 2))
+             for left, right in zip(found["glued_left"].tolist(), found["glued_right"].tolist())}
+    return Protected(found["text"].decode("utf-8"), spans, glued)
