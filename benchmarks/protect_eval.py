@@ -1,8 +1,8 @@
 """Placeholders, markup, entities, URLs, numbers and access keys through translation: UI catalog
-lines that hold them, German to English, translated as they are, with protection
-(``nmt.protect``) and by the run's exported SavedModel (``nmt.protect_graph``); how many lines
-keep every span exactly, per kind, balanced tags, BLEU and chrF against the catalogs' English,
-sentences/s, and how many of the SavedModel's lines are the same as ``nmt translate``'s.
+lines that hold them, German to English, translated as they are and with protection, by ``nmt
+translate`` (``nmt.protect``) and by the run's exported SavedModel (``nmt.protect_graph``); how
+many lines keep every span exactly, per kind, balanced tags, BLEU and chrF against the catalogs'
+English, sentences/s, and how many of the SavedModel's lines are the same as ``nmt translate``'s.
 
     make protection RUN=runs/debian-de-en    (benchmarks/protect_eval.py --run DIR [--output DIR])
 
@@ -168,7 +168,8 @@ def main() -> None:
                                                                   protect=protected)
                for name, protected in (("as they are", False), ("protected", True))}
     with tempfile.TemporaryDirectory() as directory:
-        systems["exported SavedModel"] = exported(run, args.beam, Path(directory), sources)
+        for name, protected in (("SavedModel, as they are", False), ("SavedModel, protected", True)):
+            systems[name] = exported(args.run, protected, args.beam, Path(directory) / name, sources)
         timed = alternated(systems, len(sources), args.rounds)
     for name, (outputs, speed) in timed.items():
         results[name] = {**kept(sources, outputs),
@@ -179,8 +180,9 @@ def main() -> None:
                                       for s, o, r in list(zip(sources, outputs, references))[:12]]}
         print(f"{name}: {results[name]['lines_with_every_span']}/{len(sources)} lines keep every span, "
               f"BLEU {results[name]['bleu']}", file=sys.stderr)
-    results["exported SavedModel"]["same_as_protected"] = sum(
-        a == b for a, b in zip(timed["exported SavedModel"][0], timed["protected"][0]))
+    for name in ("as they are", "protected"):
+        results[f"SavedModel, {name}"]["same_as_nmt_translate"] = sum(
+            a == b for a, b in zip(timed[f"SavedModel, {name}"][0], timed[name][0]))
     agreement = graph_agreement(args.cache)
     print(f"graph protection: same as nmt.protect on {agreement['same']}/{agreement['lines']} catalog lines",
           file=sys.stderr)
@@ -203,14 +205,17 @@ def main() -> None:
     write_report(args.output, "protect", report, markdown(report))
 
 
-def exported(run, beam: int, directory: Path, sources: list[str]):
-    """A function translating ``sources`` with the run exported to ``directory`` and loaded
-    as a model server would, in batches of ``decode.batch_size`` lines in input order."""
+def exported(run_directory: str, protected: bool, beam: int, directory: Path, sources: list[str]):
+    """A function translating ``sources`` with the run exported (``decode.protect`` set to
+    ``protected``) to ``directory`` and loaded as a model server would, in batches of
+    ``decode.batch_size`` lines in input order."""
     import tensorflow as tf
 
     from nmt.export import export
+    from nmt.run import open_run
     from nmt.weights import load_model
 
+    run = open_run(Path(run_directory), overrides=[f"decode.protect={str(protected).lower()}"])
     serve = tf.saved_model.load(str(export(run, load_model(run), beam, directory))).signatures["serving_default"]
     size = run.config.decode.batch_size
     serve(text=tf.constant(sources[:size]))  # traced before timing
@@ -243,9 +248,10 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | {result['lines_with_every_span']} / {result['lines']} | " + " | ".join(cells)
                      + f" | {result['well_formed']} / {result['well_formed_sources']} | {result['bleu']} | "
                      f"{result['chrf']} | {result['sentences_per_second']} |")
-    exported = report["results"]["exported SavedModel"]
-    lines += ["", f"The SavedModel's output is the same as `nmt translate`'s (protected) on "
-              f"{exported['same_as_protected']} of {exported['lines']} lines; it is fed batches of "
+    same = {name: report["results"][f"SavedModel, {name}"]["same_as_nmt_translate"]
+            for name in ("as they are", "protected")}
+    lines += ["", f"The SavedModel's output is the same as `nmt translate`'s on {same['as they are']} (as they are) "
+              f"and {same['protected']} (protected) of {report['lines']} lines; it is fed batches of "
               f"`decode.batch_size` lines in input order, `nmt translate` sorts lines by length first. "
               f"Its protection (`nmt/protect_graph.py`) takes out the same spans, anchored to the same words, "
               f"as `nmt/protect.py` on {report['graph_agreement']['same']:,} of the "
