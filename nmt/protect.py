@@ -20,12 +20,15 @@ from dataclasses import dataclass
 URL = r"(?:https?|ftp)://[^\s<>\"']*[^\s<>\"'.,;:!?)]|www\.[^\s<>\"']*[^\s<>\"'.,;:!?)]"
 TAG = r"</?[A-Za-z][\w:.-]*(?:\s+[\w:.-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*\s*/?>"
 ENTITY = r"&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#x[0-9A-Fa-f]+);"
+# printf and Python's %-format (no space flag: "50% of"); glued to letters ("%dpx", "%sEinheit")
+# only where no digit comes before ("50%ige")
+PRINTF = (r"%(?:\d+\$|\([A-Za-z_]\w*\))?[-+#0']*(?:\*|\d+)?(?:\.(?:\*|\d+))?"
+          r"(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGaAcspn]")
 PLACEHOLDER = "|".join([
     r"%%",                                                            # a literal percent sign
     r"%[A-Z][A-Z0-9_]+%?",                                            # %PRODUCTNAME, Windows' %NAME%
-    r"%(?:\d+\$|\([A-Za-z_]\w*\))?[-+#0']*(?:\*|\d+)?(?:\.(?:\*|\d+))?"   # printf, Python's %-format
-    r"(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGaAcspn](?![A-Za-z])",  # (no space flag: "50% of",
-    r"%[aAbBcCdDeEFGhHIjklmMOprRStTuUVwWxXyYzZ](?![A-Za-z])",          # no "50%ige"); strftime
+    rf"(?<!\d){PRINTF}|{PRINTF}(?![A-Za-z])",
+    r"%[aAbBcCdDeEFGhHIjklmMOprRStTuUVwWxXyYzZ](?![A-Za-z])",          # strftime
     r"%L?\d+",                                                        # Qt's %1, %L2
     r"~[aAsS%](?!\w)",                                                 # Lisp's format (~a)
     r"\{[\w.\[\]]*(?:![rsa])?(?::[^{}]*)?\}",                           # str.format, ICU names

@@ -32,14 +32,17 @@ TAG = (rf"</?[A-Za-z][{WORD}:.-]*(?:[{SPACE}]+[{WORD}:.-]+(?:[{SPACE}]*=[{SPACE}
 ENTITY = r"&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#x[0-9A-Fa-f]+);"
 
 
+PRINTF = (rf"%(?:{DIGIT}+\$|\([A-Za-z_][{WORD}]*\))?[-+#0']*(?:\*|{DIGIT}+)?(?:\.(?:\*|{DIGIT}+))?"
+          r"(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGaAcspn]")
+
+
 def _placeholder(letter: str, word: str, digit: str) -> str:
     """``nmt.protect.PLACEHOLDER``; ``letter``, ``word`` and ``digit`` stand where it has a
     negative lookahead for an ASCII letter, a word character and a digit."""
     return "|".join([
         r"%%",
         r"%[A-Z][A-Z0-9_]+%?",
-        rf"%(?:{DIGIT}+\$|\([A-Za-z_][{WORD}]*\))?[-+#0']*(?:\*|{DIGIT}+)?(?:\.(?:\*|{DIGIT}+))?"
-        rf"(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGaAcspn]{letter}",
+        rf"{PRINTF}{letter}",
         rf"%[aAbBcCdDeEFGhHIjklmMOprRStTuUVwWxXyYzZ]{letter}",
         rf"%L?{DIGIT}+",
         rf"~[aAsS%]{word}",
@@ -95,12 +98,17 @@ def _split(line):
 
 def _mark_fallbacks(line):
     """``line`` with a \\x01 where Python's regex goes on after an alternative's lookahead
-    failed: after what a later alternative matches there ("%3" of "%3$se"), else after the
-    first character ("~" of "~%s"), so the next split goes on from there."""
+    failed: after a printf conversion glued to letters where no digit comes before it ("%s"
+    of "%sEinheit"), else after what a later alternative matches there ("%3" of "%3$d"), else
+    after the first character ("~" of "~%s"), so the next split goes on from there."""
     pieces, begins, _ = _split(line)
     refused = tf.strings.regex_full_match(pieces, SEARCHED) & ~tf.strings.regex_full_match(pieces, SPAN)
+    before = tf.strings.substr(tf.fill(tf.shape(pieces), line), tf.zeros_like(begins), begins)
+    glued_printf = (tf.strings.regex_full_match(pieces, f"{PRINTF}[A-Za-z]")
+                    & ~tf.strings.regex_full_match(before, f"(?s).*{DIGIT}\x01*"))
     fallback = tf.strings.regex_full_match(pieces, f"(?s)(?:{FALLBACK}).*")
-    lengths = tf.where(fallback, tf.strings.length(tf.strings.regex_replace(pieces, f"(?s)^({FALLBACK}).*$", r"\1")), 1)
+    fallback_lengths = tf.strings.length(tf.strings.regex_replace(pieces, f"(?s)^({FALLBACK}).*$", r"\1"))
+    lengths = tf.where(glued_printf, tf.strings.length(pieces) - 1, tf.where(fallback, fallback_lengths, 1))
     cuts = tf.boolean_mask(begins + tf.cast(lengths, begins.dtype), refused)
     starts = tf.concat([[0], cuts], axis=0)
     sizes = tf.concat([cuts, [tf.cast(tf.strings.length(line), cuts.dtype)]], axis=0) - starts

@@ -27,6 +27,7 @@ def diagonal(text: str) -> list[tuple[int, int]]:
     ("Seite 3 von 1.250", "Seite von"),
     ("Benötigt %PRODUCTNAME ab Version %VERSION, in %APPDATA%", "Benötigt ab Version , in"),
     ("Eine 50%ige Chance, %Hallo", "Eine 50%ige Chance, %Hallo"),
+    ("Größe %dx%d, %sEinheit", "Größe x , Einheit"),  # printf glued to letters, no digit before
     ("im 21. Jahrhundert, Seite 3.", "im 21. Jahrhundert, Seite ."),
     ("<b>%1</b> fehlt in %L2, {node.label} und {0}", "fehlt in , und"),
     ("50% aller Dateien in UTF-8 (siehe strftime(3))", "50% aller Dateien in UTF-8 (siehe strftime(3))"),

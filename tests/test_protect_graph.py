@@ -21,8 +21,9 @@ SHIPPED = Path(__file__).resolve().parent.parent / "data" / "debian-de-en"
 
 # where nmt.protect's patterns use a lookahead or lookbehind, or Python's Unicode classes
 LOOKAROUND = [
-    "%3$se %4$s wurden von %1$sen %2$s ertappt.",   # a refused %3$s: Qt's %3, then $se
-    "?hrs/mns:%02dStd %02dMin",                     # a refused %02d: %02, then words
+    "%3$se %4$s wurden von %1$sen %2$s ertappt.",   # printf glued to letters
+    "5%3$se, ?hrs/mns:5%02dStd 5%02dMin",           # ... after a digit, refused: Qt's %3, then $se
+    "Größe %dx%d, %sEinheit, 50%ige Chance",
     "~%s (%s) and ~%~%Rechter Kanal.~%~%",          # a refused ~%: go on after the ~
     "%C24*$t$1 ($2%C24) has left ($4), $A$1 $name$5",
     "Eine 50%ige Chance, %Hallo, %of them 50% done",
@@ -78,8 +79,8 @@ def test_spans_are_found_and_anchored_as_nmt_protect_does(graph_protect):
 
 
 def test_a_refused_placeholder_is_what_pythons_backtracking_makes_of_it(graph_protect):
-    found = graph_protected(graph_protect, "%3$se %4$s von ~%s")
-    assert found.text == "von ~" and [span.text for span in found.spans] == ["%3$se", "%4$s", "%s"]
+    found = graph_protected(graph_protect, "%3$se 5%3$se von ~%s")
+    assert found.text == "e 5 von ~" and [span.text for span in found.spans] == ["%3$s", "%3$se", "%s"]
 
 
 def rough_translation(words: list[str], rng: random.Random) -> tuple[str, list[int]]:
