@@ -27,8 +27,8 @@ from nmt.run import Run
 from nmt.search import search
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
 
-# The characters Python's str.isspace() accepts: a line made of them is blank and stays blank.
-BLANK = "[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
+# A line of the characters Python's str.isspace() accepts is blank and stays blank.
+BLANK = f"[{protect_graph.SPACE}]*"
 # What str.splitlines() splits on: line breaks inside a translation become spaces.
 LINE_BREAK = "\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"
 

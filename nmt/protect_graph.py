@@ -78,17 +78,15 @@ def _next(values, last):
     return tf.concat([values, [last]], axis=0)[1:]
 
 
-def _merge(starts, *columns):
-    """Runs of items merged, each run starting where ``starts`` holds: texts (the first column)
-    are joined, every other column keeps the run's first value, except ``at_end`` (the last)
-    which keeps its last value."""
+def _merge(starts, texts, firsts: tuple, lasts: tuple = ()) -> tuple:
+    """Runs of items merged, each run starting where ``starts`` holds: their ``texts`` joined,
+    each column of ``firsts`` the run's first value, each of ``lasts`` its last."""
     segment = tf.cumsum(tf.cast(starts, tf.int32)) - 1
     count = tf.reduce_max(tf.concat([segment, [-1]], axis=0)) + 1
     first = tf.math.unsorted_segment_min(tf.range(tf.size(starts)), segment, count)
     last = tf.math.unsorted_segment_max(tf.range(tf.size(starts)), segment, count)
-    texts, *middle, at_end = columns
     return (tf.strings.unsorted_segment_join(texts, segment, count),
-            *(tf.gather(column, first) for column in middle), tf.gather(at_end, last))
+            *(tf.gather(column, first) for column in firsts), *(tf.gather(column, last) for column in lasts))
 
 
 def _split(line):
@@ -136,7 +134,7 @@ def _items(line):
                                                 PLACEHOLDER_KIND))))
     # the fragments of one word (around a match its lookahead refused) are that word
     starts = is_span | space_before | _previous(is_span, True)
-    texts, kinds, space_before, at_end = _merge(starts, pieces, kinds, space_before, at_end)
+    texts, kinds, space_before, at_end = _merge(starts, pieces, (kinds, space_before), (at_end,))
     return _numbers(texts, kinds, space_before, at_end)
 
 
@@ -169,7 +167,7 @@ def _joined_codes(texts, kinds, space_before):
         return joins_here & (after_placeholder | previous_joined)
 
     joined = tf.scan(step, (joins, previous_placeholder), initializer=tf.constant(False))
-    return _merge(~joined, texts, kinds, space_before, space_before)[:3]
+    return _merge(~joined, texts, (kinds, space_before))
 
 
 def _access_keys(texts, kinds, space_before):
@@ -210,7 +208,7 @@ def protect(line) -> dict:
     span_kinds = tf.gather(tf.where(is_word, ACCESS_KIND, kinds), spans)
     span_words, span_before = tf.gather(word, spans), tf.gather(before, spans)
     ends, closers = _pair_tags(span_texts, span_kinds, span_words, span_before)
-    glued = tf.where(~space_before & (index > 0))[:, 0]
+    glued = tf.where(glued_left)[:, 0]
     return {"text": tf.strings.reduce_join(tf.boolean_mask(texts, is_word), separator=" "),
             "span_texts": span_texts, "span_kinds": span_kinds, "span_words": span_words,
             "span_before": span_before, "span_ends": ends, "span_closers": closers,
