@@ -73,10 +73,12 @@ class ExportedTranslator(tf.Module):
         translations = tf.strings.regex_replace(translations, LINE_BREAK, " ")
         blank = tf.strings.regex_full_match(source_text, BLANK)  # a line of spans alone leaves nothing to translate
         translations = tf.where(blank, "", translations)
-        if self._protect:
-            restored = tf.map_fn(self._restored, (text, translations, source, pieces.row_lengths(), found.tokens,
-                                                  found.attention), fn_output_signature=tf.string)
-            translations = tf.where(span_counts > 0, restored, translations)
+        if self._protect:  # only lines with spans need their alignment and a restore
+            rows = tf.where(span_counts > 0)[:, 0]
+            inputs = (text, translations, source, pieces.row_lengths(), found.tokens, found.attention)
+            restored = tf.map_fn(self._restored, tuple(tf.gather(column, rows) for column in inputs),
+                                 fn_output_signature=tf.string)
+            translations = tf.tensor_scatter_nd_update(translations, rows[:, tf.newaxis], restored)
         return {"translations": translations, "scores": tf.where(blank, 0.0, found.scores)}
 
     @staticmethod
